@@ -1,0 +1,83 @@
+//! Attribute macros of the sparkwasm guest SDK: `#[map]`, `#[flat_map]`, `#[filter]`,
+//! `#[reduce]` and `#[map_partitions]`.
+//!
+//! Authors reach these through the `sparkwasm` crate (`#[sparkwasm::map]`); this crate is an
+//! implementation detail. Each macro keeps the author's function unchanged and adds, beside it:
+//!
+//! * a descriptor of the function (ABI version, name, kind, element types) in the
+//!   `sparkwasm.functions` custom section, computed here at expansion time so hosts can read
+//!   it without running guest code;
+//! * a `'static` type-erased registration of the function (`sparkwasm::codegen::Function`)
+//!   whose monomorphized helpers decode, apply and encode the author's concrete types;
+//! * the export `sparkwasm_fn_<name>() -> u32` returning the function's handle.
+//!
+//! A signature that does not fit the kind becomes a `compile_error!` stating the expected
+//! signature, pointing at the offending tokens.
+
+mod expand;
+mod signature;
+
+use proc_macro::TokenStream;
+use sparkwasm_abi::FunctionKind;
+
+/// Registers `fn(T) -> U` as a sparkwasm `map` function: one output record per input record.
+///
+/// ```ignore
+/// #[sparkwasm::map]
+/// fn with_one(word: String) -> (String, i64) { (word, 1) }
+/// ```
+#[proc_macro_attribute]
+pub fn map(attr: TokenStream, item: TokenStream) -> TokenStream {
+    expand::expand(FunctionKind::Map, attr.into(), item.into()).into()
+}
+
+/// Registers `fn(T) -> Vec<U>` (or `Option<U>`, `impl IntoIterator<Item = U>`,
+/// `impl Iterator<Item = U>`) as a sparkwasm `flat_map` function: zero or more output records
+/// per input record.
+///
+/// ```ignore
+/// #[sparkwasm::flat_map]
+/// fn split_words(line: String) -> Vec<String> { line.split(' ').map(String::from).collect() }
+/// ```
+#[proc_macro_attribute]
+pub fn flat_map(attr: TokenStream, item: TokenStream) -> TokenStream {
+    expand::expand(FunctionKind::FlatMap, attr.into(), item.into()).into()
+}
+
+/// Registers `fn(&T) -> bool` as a sparkwasm `filter` function: keeps the records for which
+/// it returns `true`.
+///
+/// ```ignore
+/// #[sparkwasm::filter]
+/// fn is_long(word: &String) -> bool { word.len() > 3 }
+/// ```
+#[proc_macro_attribute]
+pub fn filter(attr: TokenStream, item: TokenStream) -> TokenStream {
+    expand::expand(FunctionKind::Filter, attr.into(), item.into()).into()
+}
+
+/// Registers `fn(V, V) -> V` as a sparkwasm `reduce` function: an associative and commutative
+/// merge of two values, used by `reduceByKey` on `(K, V)` records.
+///
+/// ```ignore
+/// #[sparkwasm::reduce]
+/// fn add(a: i64, b: i64) -> i64 { a + b }
+/// ```
+#[proc_macro_attribute]
+pub fn reduce(attr: TokenStream, item: TokenStream) -> TokenStream {
+    expand::expand(FunctionKind::Reduce, attr.into(), item.into()).into()
+}
+
+/// Registers `fn(impl Iterator<Item = T>) -> impl Iterator<Item = U>` (or `-> Vec<U>`) as a
+/// sparkwasm `map_partitions` function: it sees a whole partition at once.
+///
+/// ```ignore
+/// #[sparkwasm::map_partitions]
+/// fn running_total(rows: impl Iterator<Item = i64>) -> impl Iterator<Item = i64> {
+///     rows.scan(0, |sum, x| { *sum += x; Some(*sum) })
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn map_partitions(attr: TokenStream, item: TokenStream) -> TokenStream {
+    expand::expand(FunctionKind::MapPartitions, attr.into(), item.into()).into()
+}

@@ -1,0 +1,93 @@
+//! The three host calls, behind one safe API for every target.
+//!
+//! On wasm32 they are the `sparkwasm` imports (see `ffi`). Everywhere else an in-process test
+//! host stands in, holding queued input records, captured output batches and reported errors
+//! per thread, so the whole task path (decode, steps, encode, errors, panics) runs in native
+//! `cargo test` with the same batch semantics as the real host.
+
+#[cfg(target_arch = "wasm32")]
+pub(crate) use crate::ffi::{input_next, output_write, report_error};
+
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) use native::{input_next, output_write, report_error};
+
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) mod native {
+    use std::cell::RefCell;
+    use std::collections::VecDeque;
+
+    /// The state of the in-process test host of the current thread.
+    #[derive(Default)]
+    pub(crate) struct TestHost {
+        /// Input records still to hand out, each with its 4-byte length header.
+        pub(crate) input: VecDeque<Vec<u8>>,
+        /// When set, batches are cut at this many bytes (at least one record per batch), to
+        /// exercise the guest's handling of many batches.
+        pub(crate) max_batch: Option<usize>,
+        /// Output batches received, in order.
+        pub(crate) output: Vec<Vec<u8>>,
+        /// Error messages received.
+        pub(crate) errors: Vec<String>,
+        /// When set, `output_write` refuses every batch with this code.
+        pub(crate) refuse_output: Option<i32>,
+        /// Largest buffer the guest offered to `input_next`.
+        pub(crate) largest_input_buffer: usize,
+    }
+
+    thread_local! {
+        static HOST: RefCell<TestHost> = RefCell::new(TestHost::default());
+    }
+
+    /// Runs `f` on this thread's test host.
+    pub(crate) fn with<R>(f: impl FnOnce(&mut TestHost) -> R) -> R {
+        HOST.with_borrow_mut(f)
+    }
+
+    /// Copies as many whole queued records as fit into `buf`; 0 when none are left; `-n` when
+    /// the next record alone needs `n` bytes.
+    pub(crate) fn input_next(buf: &mut [u8]) -> i64 {
+        with(|host| {
+            host.largest_input_buffer = host.largest_input_buffer.max(buf.len());
+            let limit = host.max_batch.unwrap_or(usize::MAX).min(buf.len());
+            let mut written = 0;
+            while let Some(record) = host.input.front() {
+                let end = written + record.len();
+                let fits = end <= buf.len() && (written == 0 || end <= limit);
+                if !fits {
+                    break;
+                }
+                if let Some(dest) = buf.get_mut(written..end) {
+                    dest.copy_from_slice(record);
+                }
+                written = end;
+                host.input.pop_front();
+            }
+            match (written, host.input.front()) {
+                (0, Some(record)) => -i64::try_from(record.len()).unwrap_or(i64::MAX),
+                _ => i64::try_from(written).unwrap_or(i64::MAX),
+            }
+        })
+    }
+
+    /// Captures an output batch, or refuses it when the test asked for that.
+    pub(crate) fn output_write(batch: &[u8]) -> i32 {
+        with(|host| match host.refuse_output {
+            Some(code) => code,
+            None => {
+                host.output.push(batch.to_vec());
+                0
+            }
+        })
+    }
+
+    /// Captures an error message.
+    pub(crate) fn report_error(message: &str) {
+        // The panic hook may run while the host is borrowed (a panic inside a host call is an
+        // SDK bug); never panic again from here.
+        let _ = HOST.try_with(|host| {
+            if let Ok(mut host) = host.try_borrow_mut() {
+                host.errors.push(message.to_owned());
+            }
+        });
+    }
+}

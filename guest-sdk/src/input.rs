@@ -1,0 +1,783 @@
+//! The input side of a task: pulling batches from the host and decoding their records into
+//! the author's element type, lazily, one element per `next()`.
+//!
+//! Batches arrive with one `input_next` call each into one growable buffer (no per-record
+//! crossing, no per-record copy). Records are `i32` big-endian length + payload; a length of
+//! `NULL_RECORD` is a null. The four encodings of `sparkwasm_abi::InputEncoding` each have a
+//! decoder here. A decode error ends the stream and is recorded as the task's failure (the
+//! author's functions see plain `T`s, not `Result`s), naming the record and element index.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::Range;
+
+use serde::de::{self, DeserializeSeed, IntoDeserializer, SeqAccess, Visitor};
+use sparkwasm_abi::{InputEncoding, NULL_RECORD, RECORD_HEADER_LEN};
+
+use crate::element::{Element, Stream};
+use crate::error::{pickle_message, Error};
+use crate::{host, task};
+
+/// Size of the input buffer before any record asked for more: large enough that a batch
+/// holds many records, small enough to be cheap for tiny tasks.
+pub(crate) const INITIAL_INPUT_BUFFER: usize = 256 * 1024;
+
+/// Builds the decoding stream of a task's input as element type `T` (spelled `type_name`).
+pub(crate) fn source<T: Element>(encoding: InputEncoding, type_name: &'static str) -> Stream {
+    let reader = RecordReader::new();
+    match encoding {
+        InputEncoding::PickleBatch => Stream::new(Source::new(reader, PickleBatch::<T>::new())),
+        InputEncoding::PickleItem => Stream::new(Source::new(reader, PickleItem::<T>::new())),
+        InputEncoding::Utf8 => Stream::new(Source::new(reader, Utf8::<T>::new(type_name))),
+        InputEncoding::Binary => Stream::new(Source::new(reader, Binary::<T>::new())),
+    }
+}
+
+/// One record of a batch: its index in the task's input and where its payload is in the
+/// reader's buffer (`None` for a null record).
+pub(crate) struct Record {
+    pub(crate) index: u64,
+    pub(crate) payload: Option<Range<usize>>,
+}
+
+/// Pulls batches from the host and splits them into records.
+pub(crate) struct RecordReader {
+    buf: Vec<u8>,
+    /// Bytes of `buf` holding the current batch.
+    filled: usize,
+    /// Start of the next record in the current batch.
+    pos: usize,
+    next_index: u64,
+    exhausted: bool,
+}
+
+impl RecordReader {
+    pub(crate) fn new() -> Self {
+        RecordReader::with_capacity(INITIAL_INPUT_BUFFER)
+    }
+
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        RecordReader {
+            buf: vec![0; capacity],
+            filled: 0,
+            pos: 0,
+            next_index: 0,
+            exhausted: false,
+        }
+    }
+
+    /// The bytes of a payload returned by [`RecordReader::next_record`]; valid until the next
+    /// call of `next_record`.
+    pub(crate) fn bytes(&self, payload: &Range<usize>) -> &[u8] {
+        self.buf.get(payload.clone()).unwrap_or_default()
+    }
+
+    /// The next record, pulling a new batch when the current one is used up.
+    pub(crate) fn next_record(&mut self) -> Result<Option<Record>, Error> {
+        if self.pos >= self.filled && !self.refill()? {
+            return Ok(None);
+        }
+        let index = self.next_index;
+        let batch = self.buf.get(self.pos..self.filled).unwrap_or_default();
+        let Some((header, _)) = batch.split_first_chunk::<RECORD_HEADER_LEN>() else {
+            return Err(Error::Batch(format!(
+                "the batch ends inside the length header of record {index}"
+            )));
+        };
+        let len = i32::from_be_bytes(*header);
+        let start = self.pos + RECORD_HEADER_LEN;
+        let payload = if len == NULL_RECORD {
+            self.pos = start;
+            None
+        } else {
+            let Ok(len) = usize::try_from(len) else {
+                return Err(Error::Batch(format!(
+                    "record {index} has negative length {len}"
+                )));
+            };
+            let end = start + len;
+            if end > self.filled {
+                return Err(Error::Batch(format!(
+                    "record {index} (length {len}) runs past the end of its batch of {} bytes",
+                    self.filled
+                )));
+            }
+            self.pos = end;
+            Some(start..end)
+        };
+        self.next_index += 1;
+        Ok(Some(Record { index, payload }))
+    }
+
+    /// Pulls the next batch into the buffer, growing it when the host asks; `false` at the end.
+    fn refill(&mut self) -> Result<bool, Error> {
+        if self.exhausted {
+            return Ok(false);
+        }
+        loop {
+            let written = host::input_next(&mut self.buf);
+            if written == 0 {
+                self.exhausted = true;
+                self.filled = 0;
+                self.pos = 0;
+                return Ok(false);
+            }
+            if written < 0 {
+                let needed = usize::try_from(written.unsigned_abs()).unwrap_or(usize::MAX);
+                if needed <= self.buf.len() {
+                    // Growing would not help; asking again would loop forever.
+                    return Err(Error::Batch(format!(
+                        "the host asked for a {needed}-byte buffer but was offered {} bytes",
+                        self.buf.len()
+                    )));
+                }
+                self.grow(needed)?;
+                continue;
+            }
+            let filled = usize::try_from(written).unwrap_or(usize::MAX);
+            if filled > self.buf.len() {
+                return Err(Error::InputOverrun {
+                    written,
+                    capacity: self.buf.len(),
+                });
+            }
+            self.filled = filled;
+            self.pos = 0;
+            return Ok(true);
+        }
+    }
+
+    fn grow(&mut self, needed: usize) -> Result<(), Error> {
+        let additional = needed - self.buf.len();
+        self.buf.try_reserve_exact(additional).map_err(|_| {
+            Error::Batch(format!(
+                "cannot allocate a {needed}-byte buffer for the next record"
+            ))
+        })?;
+        self.buf.resize(needed, 0);
+        Ok(())
+    }
+}
+
+/// Decodes the records of one encoding into elements.
+trait Decode {
+    type Item;
+    /// The next element, `Ok(None)` at the end of the input.
+    fn next(&mut self, reader: &mut RecordReader) -> Result<Option<Self::Item>, Error>;
+}
+
+/// The typed input stream: on the first error it records the task's failure and ends.
+struct Source<D> {
+    reader: RecordReader,
+    decoder: D,
+    done: bool,
+}
+
+impl<D: Decode> Source<D> {
+    fn new(reader: RecordReader, decoder: D) -> Self {
+        Source {
+            reader,
+            decoder,
+            done: false,
+        }
+    }
+}
+
+impl<D: Decode> Iterator for Source<D> {
+    type Item = D::Item;
+
+    fn next(&mut self) -> Option<D::Item> {
+        if self.done {
+            return None;
+        }
+        match self.decoder.next(&mut self.reader) {
+            Ok(Some(item)) => Some(item),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(err) => {
+                self.done = true;
+                task::fail(err);
+                None
+            }
+        }
+    }
+}
+
+/// The payload of a record that must not be null.
+fn payload<'r>(
+    reader: &'r RecordReader,
+    record: &Record,
+    encoding: &str,
+) -> Result<&'r [u8], Error> {
+    match &record.payload {
+        Some(range) => Ok(reader.bytes(range)),
+        None => Err(Error::Record {
+            record: record.index,
+            message: format!("null record where a {encoding} was expected"),
+        }),
+    }
+}
+
+/// `PickleBatch`: each record is a pickled list; elements are handed out one by one from a
+/// queue reused across records.
+struct PickleBatch<T> {
+    queue: VecDeque<T>,
+}
+
+impl<T> PickleBatch<T> {
+    fn new() -> Self {
+        PickleBatch {
+            queue: VecDeque::new(),
+        }
+    }
+}
+
+impl<T: Element> Decode for PickleBatch<T> {
+    type Item = T;
+
+    fn next(&mut self, reader: &mut RecordReader) -> Result<Option<T>, Error> {
+        loop {
+            if let Some(item) = self.queue.pop_front() {
+                return Ok(Some(item));
+            }
+            let Some(record) = reader.next_record()? else {
+                return Ok(None);
+            };
+            let bytes = payload(reader, &record, "pickled batch")?;
+            decode_pickle_list(bytes, &mut self.queue).map_err(
+                |(element, message)| match element {
+                    Some(element) => Error::Element {
+                        record: record.index,
+                        element,
+                        message,
+                    },
+                    None => Error::Record {
+                        record: record.index,
+                        message,
+                    },
+                },
+            )?;
+        }
+    }
+}
+
+/// Decodes a pickled list into `out`, reporting the failing element's index when the error
+/// is about one element (`None` when the pickle itself is broken or is not a list).
+pub(crate) fn decode_pickle_list<T: Element>(
+    bytes: &[u8],
+    out: &mut VecDeque<T>,
+) -> Result<(), (Option<u64>, String)> {
+    let mut de = serde_pickle::Deserializer::new(bytes, serde_pickle::DeOptions::new());
+    let mut position = ListPosition::Outside;
+    let seed = ListSeed {
+        out,
+        position: &mut position,
+    };
+    let result = seed.deserialize(&mut de).and_then(|()| de.end());
+    result.map_err(|err| {
+        let element = match position {
+            ListPosition::At(index) => Some(index),
+            ListPosition::Outside => None,
+        };
+        (element, pickle_message(err))
+    })
+}
+
+/// Where the list visitor was when an error happened.
+#[derive(Clone, Copy)]
+enum ListPosition {
+    Outside,
+    At(u64),
+}
+
+struct ListSeed<'a, T> {
+    out: &'a mut VecDeque<T>,
+    position: &'a mut ListPosition,
+}
+
+impl<'de, T: Element> DeserializeSeed<'de> for ListSeed<'_, T> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de, T: Element> Visitor<'de> for ListSeed<'_, T> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a pickled list of elements (a PySpark batch)")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut index = 0;
+        self.out.reserve(seq.size_hint().unwrap_or(0));
+        loop {
+            *self.position = ListPosition::At(index);
+            match seq.next_element::<T>()? {
+                Some(item) => self.out.push_back(item),
+                None => break,
+            }
+            index += 1;
+        }
+        *self.position = ListPosition::Outside;
+        Ok(())
+    }
+}
+
+/// `PickleItem`: each record is one pickled object; a null record is Python's `None`.
+struct PickleItem<T>(PhantomData<fn() -> T>);
+
+impl<T> PickleItem<T> {
+    fn new() -> Self {
+        PickleItem(PhantomData)
+    }
+}
+
+impl<T: Element> Decode for PickleItem<T> {
+    type Item = T;
+
+    fn next(&mut self, reader: &mut RecordReader) -> Result<Option<T>, Error> {
+        let Some(record) = reader.next_record()? else {
+            return Ok(None);
+        };
+        let decoded = match &record.payload {
+            Some(range) => serde_pickle::from_slice(reader.bytes(range), Default::default())
+                .map_err(pickle_message),
+            None => decode_null::<T>(),
+        };
+        decoded.map(Some).map_err(|message| Error::Record {
+            record: record.index,
+            message,
+        })
+    }
+}
+
+/// `T` from a null record: `None` for options, an error for everything else.
+fn decode_null<T: Element>() -> Result<T, String> {
+    let null: de::value::UnitDeserializer<de::value::Error> = ().into_deserializer();
+    T::deserialize(null).map_err(|err| err.to_string())
+}
+
+/// `Utf8`: each record is one string; a null record becomes `None`.
+struct Utf8<T> {
+    type_name: &'static str,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T> Utf8<T> {
+    fn new(type_name: &'static str) -> Self {
+        Utf8 {
+            type_name,
+            _type: PhantomData,
+        }
+    }
+}
+
+impl<T: Element> Decode for Utf8<T> {
+    type Item = T;
+
+    fn next(&mut self, reader: &mut RecordReader) -> Result<Option<T>, Error> {
+        let Some(record) = reader.next_record()? else {
+            return Ok(None);
+        };
+        let decoded = match &record.payload {
+            Some(range) => match std::str::from_utf8(reader.bytes(range)) {
+                Ok(text) => T::deserialize(Text(text)).map_err(|err| err.to_string()),
+                Err(err) => Err(format!("not valid UTF-8: {err}")),
+            },
+            None => decode_null::<T>().map_err(|_| {
+                format!(
+                    "the record is null, which {} cannot hold (take Option<{}> to receive \
+                     nulls as None)",
+                    self.type_name, self.type_name
+                )
+            }),
+        };
+        decoded.map(Some).map_err(|message| Error::Record {
+            record: record.index,
+            message,
+        })
+    }
+}
+
+/// A serde deserializer for one text record, which also fills `Option<String>` with `Some`.
+struct Text<'a>(&'a str);
+
+impl<'de> de::Deserializer<'de> for Text<'_> {
+    type Error = de::value::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        visitor.visit_str(self.0)
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        visitor.visit_some(self)
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        unit unit_struct seq tuple tuple_struct map struct enum identifier ignored_any
+    }
+}
+
+/// `Binary`: each record is a `u32` LE count and that many postcard elements, decoded in
+/// place one per `next()`.
+struct Binary<T> {
+    current: Option<BinaryRecord>,
+    _type: PhantomData<fn() -> T>,
+}
+
+struct BinaryRecord {
+    index: u64,
+    cursor: usize,
+    end: usize,
+    element: u64,
+    remaining: u32,
+}
+
+impl<T> Binary<T> {
+    fn new() -> Self {
+        Binary {
+            current: None,
+            _type: PhantomData,
+        }
+    }
+}
+
+impl<T: Element> Decode for Binary<T> {
+    type Item = T;
+
+    fn next(&mut self, reader: &mut RecordReader) -> Result<Option<T>, Error> {
+        loop {
+            if let Some(current) = &mut self.current {
+                let bytes = reader.bytes(&(current.cursor..current.end));
+                if current.remaining > 0 {
+                    let (item, rest) =
+                        postcard::take_from_bytes::<T>(bytes).map_err(|err| Error::Element {
+                            record: current.index,
+                            element: current.element,
+                            message: err.to_string(),
+                        })?;
+                    current.cursor = current.end - rest.len();
+                    current.remaining -= 1;
+                    current.element += 1;
+                    return Ok(Some(item));
+                }
+                if !bytes.is_empty() {
+                    return Err(Error::Record {
+                        record: current.index,
+                        message: format!(
+                            "{} bytes left over after its {} elements",
+                            bytes.len(),
+                            current.element
+                        ),
+                    });
+                }
+                self.current = None;
+            }
+            let Some(record) = reader.next_record()? else {
+                return Ok(None);
+            };
+            let bytes = payload(reader, &record, "binary batch")?;
+            let Some((count, _)) = bytes.split_first_chunk::<4>() else {
+                return Err(Error::Record {
+                    record: record.index,
+                    message: "a binary batch shorter than its 4-byte element count".into(),
+                });
+            };
+            let range = record.payload.unwrap_or_default();
+            self.current = Some(BinaryRecord {
+                index: record.index,
+                cursor: range.start + 4,
+                end: range.end,
+                element: 0,
+                remaining: u32::from_le_bytes(*count),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::native;
+
+    /// CPython 3.8+: `pickle.dumps([1, 2, 3], protocol=5)`.
+    const PROTO5_LIST: &[u8] = &[
+        0x80, 0x05, 0x95, 0x0b, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x5d, 0x94, 0x28, 0x4b,
+        0x01, 0x4b, 0x02, 0x4b, 0x03, 0x65, 0x2e,
+    ];
+    /// CPython: `pickle.dumps([1, 300, -2, "x"], protocol=2)`.
+    const PROTO2_LIST: &[u8] =
+        b"\x80\x02]q\x00(K\x01M,\x01J\xfe\xff\xff\xffX\x01\x00\x00\x00xq\x01e.";
+    /// CPython: `pickle.dumps([("a", 1), ("b", 2)], protocol=4)`.
+    const PROTO4_TUPLES: &[u8] = b"\x80\x04\x95\x15\x00\x00\x00\x00\x00\x00\x00]\x94(\x8c\x01a\x94K\x01\x86\x94\x8c\x01b\x94K\x02\x86\x94e.";
+    /// CPython: `pickle.dumps([None, "hi", 2**40, 1.5, b"\x00\xff", True], protocol=3)`.
+    const PROTO3_MIXED: &[u8] = b"\x80\x03]q\x00(NX\x02\x00\x00\x00hiq\x01\x8a\x06\x00\x00\x00\x00\x00\x01G?\xf8\x00\x00\x00\x00\x00\x00C\x02\x00\xffq\x02\x88e.";
+
+    /// Any Python value these tests use, for lists of mixed types.
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    #[serde(untagged)]
+    enum Py {
+        None,
+        Bool(bool),
+        Int(i64),
+        Float(f64),
+        Str(String),
+        Bytes(crate::Bytes),
+    }
+
+    fn list<T: Element>(bytes: &[u8]) -> Result<Vec<T>, (Option<u64>, String)> {
+        let mut out = VecDeque::new();
+        decode_pickle_list(bytes, &mut out)?;
+        Ok(out.into())
+    }
+
+    fn record(payload: Option<&[u8]>) -> Vec<u8> {
+        match payload {
+            Some(bytes) => {
+                let mut record = i32::try_from(bytes.len()).unwrap().to_be_bytes().to_vec();
+                record.extend_from_slice(bytes);
+                record
+            }
+            None => NULL_RECORD.to_be_bytes().to_vec(),
+        }
+    }
+
+    /// Runs a source over records queued in the native test host.
+    fn decode_all<T: Element>(
+        encoding: InputEncoding,
+        records: Vec<Option<&[u8]>>,
+        capacity: usize,
+    ) -> (Vec<T>, Option<Error>) {
+        native::with(|host| {
+            *host = Default::default();
+            host.input = records.into_iter().map(record).collect();
+        });
+        task::reset();
+        let reader = RecordReader::with_capacity(capacity);
+        let items: Vec<T> = match encoding {
+            InputEncoding::PickleBatch => Source::new(reader, PickleBatch::new()).collect(),
+            InputEncoding::PickleItem => Source::new(reader, PickleItem::new()).collect(),
+            InputEncoding::Utf8 => Source::new(reader, Utf8::new("String")).collect(),
+            InputEncoding::Binary => Source::new(reader, Binary::new()).collect(),
+        };
+        (items, task::take_failure())
+    }
+
+    #[test]
+    fn cpython_protocol_5_list_with_frame_and_memoize() {
+        assert_eq!(list::<i64>(PROTO5_LIST).unwrap(), vec![1, 2, 3]);
+        assert_eq!(list::<u8>(PROTO5_LIST).unwrap(), vec![1, 2, 3]);
+        // Python ints are fine floats; they are not strings.
+        assert_eq!(list::<f64>(PROTO5_LIST).unwrap(), vec![1.0, 2.0, 3.0]);
+        let (element, message) = list::<String>(PROTO5_LIST).unwrap_err();
+        assert_eq!(element, Some(0));
+        assert_eq!(message, "invalid type: integer `1`, expected a string");
+    }
+
+    #[test]
+    fn cpython_protocol_2_list_of_ints_and_str() {
+        let err = list::<i64>(PROTO2_LIST).unwrap_err();
+        assert_eq!(err.0, Some(3), "{err:?}");
+        let values = list::<Py>(PROTO2_LIST).unwrap();
+        assert_eq!(
+            values,
+            vec![Py::Int(1), Py::Int(300), Py::Int(-2), Py::Str("x".into())]
+        );
+    }
+
+    #[test]
+    fn out_of_range_int_names_the_element_and_is_never_wrapped() {
+        let (element, message) = list::<u8>(PROTO2_LIST).unwrap_err();
+        assert_eq!(element, Some(1));
+        assert_eq!(message, "invalid value: integer `300`, expected u8");
+        let (element, message) = list::<u32>(PROTO2_LIST).unwrap_err();
+        assert_eq!(element, Some(2));
+        assert_eq!(message, "invalid value: integer `-2`, expected u32");
+    }
+
+    #[test]
+    fn tuples_and_mixed_values() {
+        assert_eq!(
+            list::<(String, i64)>(PROTO4_TUPLES).unwrap(),
+            vec![("a".to_owned(), 1), ("b".to_owned(), 2)]
+        );
+        let (_, message) = list::<(String, String)>(PROTO4_TUPLES).unwrap_err();
+        assert!(message.contains("expected a string"), "{message}");
+        type Mixed = (Option<i64>, String, u64, f64, crate::Bytes, bool);
+        let mixed: Vec<Py> = list(PROTO3_MIXED).unwrap();
+        assert_eq!(
+            mixed,
+            vec![
+                Py::None,
+                Py::Str("hi".into()),
+                Py::Int(1 << 40),
+                Py::Float(1.5),
+                Py::Bytes(crate::Bytes::from(vec![0, 255])),
+                Py::Bool(true),
+            ]
+        );
+        // The same list read as one tuple through PickleItem-style decoding.
+        let tuple: Mixed = serde_pickle::from_slice(PROTO3_MIXED, Default::default()).unwrap();
+        assert_eq!(tuple.0, None);
+        assert_eq!(tuple.2, 1 << 40);
+        assert_eq!(tuple.4.as_slice(), b"\x00\xff");
+    }
+
+    #[test]
+    fn a_pickle_that_is_not_a_list_is_a_record_error() {
+        let err = list::<i64>(b"\x80\x04K\x05.").unwrap_err();
+        assert_eq!(err.0, None);
+        assert!(err.1.contains("a pickled list of elements"), "{err:?}");
+        let err = list::<i64>(b"\x80\x04]\x94(K\x01").unwrap_err();
+        assert_eq!(err.0, None, "{err:?}");
+    }
+
+    #[test]
+    fn pickle_batch_source_counts_records_and_elements() {
+        let (items, failure) = decode_all::<u8>(
+            InputEncoding::PickleBatch,
+            vec![Some(PROTO5_LIST), Some(PROTO5_LIST), Some(PROTO2_LIST)],
+            INITIAL_INPUT_BUFFER,
+        );
+        // The elements of the failing record are not handed out: the stream ends at it.
+        assert_eq!(items, vec![1, 2, 3, 1, 2, 3]);
+        assert_eq!(
+            failure.unwrap().to_string(),
+            "input record 2, element 1: invalid value: integer `300`, expected u8"
+        );
+    }
+
+    #[test]
+    fn pickle_item_source_reads_one_object_per_record_and_null_as_none() {
+        let (items, failure) = decode_all::<Option<Vec<i64>>>(
+            InputEncoding::PickleItem,
+            vec![Some(PROTO5_LIST), None],
+            INITIAL_INPUT_BUFFER,
+        );
+        assert!(failure.is_none(), "{failure:?}");
+        assert_eq!(items, vec![Some(vec![1, 2, 3]), None]);
+    }
+
+    #[test]
+    fn utf8_source_null_is_none_for_option_and_an_error_for_string() {
+        let (items, failure) = decode_all::<Option<String>>(
+            InputEncoding::Utf8,
+            vec![Some(b"hello"), None, Some("wörld".as_bytes())],
+            INITIAL_INPUT_BUFFER,
+        );
+        assert!(failure.is_none(), "{failure:?}");
+        assert_eq!(
+            items,
+            vec![Some("hello".into()), None, Some("wörld".into())]
+        );
+
+        let (items, failure) = decode_all::<String>(
+            InputEncoding::Utf8,
+            vec![Some(b"a"), Some(b"b"), None],
+            INITIAL_INPUT_BUFFER,
+        );
+        assert_eq!(items, vec!["a".to_owned(), "b".to_owned()]);
+        let message = failure.unwrap().to_string();
+        assert!(
+            message.starts_with("input record 2: the record is null"),
+            "{message}"
+        );
+        assert!(message.contains("Option<String>"), "{message}");
+
+        let (_, failure) = decode_all::<String>(
+            InputEncoding::Utf8,
+            vec![Some(b"\xff")],
+            INITIAL_INPUT_BUFFER,
+        );
+        assert!(failure.unwrap().to_string().contains("not valid UTF-8"));
+    }
+
+    #[test]
+    fn binary_source_decodes_in_place_and_checks_counts() {
+        let mut batch = 2u32.to_le_bytes().to_vec();
+        batch.extend(postcard::to_allocvec(&("k".to_owned(), 7i64)).unwrap());
+        batch.extend(postcard::to_allocvec(&("l".to_owned(), -1i64)).unwrap());
+        let (items, failure) = decode_all::<(String, i64)>(
+            InputEncoding::Binary,
+            vec![Some(&batch), Some(&0u32.to_le_bytes())],
+            INITIAL_INPUT_BUFFER,
+        );
+        assert!(failure.is_none(), "{failure:?}");
+        assert_eq!(items, vec![("k".into(), 7), ("l".into(), -1)]);
+
+        let mut short = batch.clone();
+        short[0] = 3;
+        let (items, failure) = decode_all::<(String, i64)>(
+            InputEncoding::Binary,
+            vec![Some(&short)],
+            INITIAL_INPUT_BUFFER,
+        );
+        assert_eq!(items.len(), 2);
+        let message = failure.unwrap().to_string();
+        assert!(
+            message.starts_with("input record 0, element 2: "),
+            "{message}"
+        );
+
+        let mut long = batch.clone();
+        long[0] = 1;
+        let (_, failure) = decode_all::<(String, i64)>(
+            InputEncoding::Binary,
+            vec![Some(&long)],
+            INITIAL_INPUT_BUFFER,
+        );
+        assert!(failure
+            .unwrap()
+            .to_string()
+            .contains("left over after its 1 elements"));
+    }
+
+    #[test]
+    fn buffer_grows_for_a_record_larger_than_it() {
+        let big = "x".repeat(100_000);
+        let (items, failure) = decode_all::<String>(
+            InputEncoding::Utf8,
+            vec![Some(b"small"), Some(big.as_bytes()), Some(b"after")],
+            1024,
+        );
+        assert!(failure.is_none(), "{failure:?}");
+        assert_eq!(items.len(), 3);
+        assert_eq!(items[1].len(), 100_000);
+        assert!(native::with(|host| host.largest_input_buffer) >= 100_004);
+    }
+
+    #[test]
+    fn malformed_batches_are_errors_not_panics() {
+        native::with(|host| {
+            *host = Default::default();
+            // Claims 10 bytes of payload, carries 2.
+            host.input.push_back(vec![0, 0, 0, 10, b'a', b'b']);
+        });
+        let mut reader = RecordReader::with_capacity(64);
+        let err = reader.next_record().err().unwrap();
+        assert!(
+            err.to_string().contains("runs past the end of its batch"),
+            "{err}"
+        );
+
+        native::with(|host| host.input.push_back(vec![0xff, 0xff, 0xff, 0xf0]));
+        let mut reader = RecordReader::with_capacity(64);
+        let err = reader.next_record().err().unwrap();
+        assert!(err.to_string().contains("negative length"), "{err}");
+    }
+}

@@ -1,0 +1,17 @@
+//! `sparkwasm-worker`, the process Spark launches where it would launch
+//! `python -m pyspark.daemon`: it speaks Spark's worker protocol (through
+//! `sparkwasm-protocol`) and runs each task's pipeline in the WASM sandbox (through
+//! `sparkwasm-runtime`).
+//!
+//! * [`daemon`]: daemon mode — one forked process per JVM connection, kill channel, shutdown.
+//! * [`worker`]: non-daemon mode — connect back, one task.
+//! * [`connection`]: the task loop on one connection.
+//! * [`manifest`]: the command format the driver package writes.
+
+pub mod config;
+pub mod connection;
+pub mod daemon;
+pub mod manifest;
+pub mod socket_io;
+pub mod stream;
+pub mod worker;

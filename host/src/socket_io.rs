@@ -1,0 +1,116 @@
+//! The task's data path over the JVM socket: input records are copied from the socket
+//! straight into the guest's buffer (no host-side allocation sized by a length the JVM sent),
+//! and validated output batches go straight to the socket's write buffer.
+
+use std::io::{self, BufReader, BufWriter, Read, Write};
+
+use sparkwasm_abi::{NULL_RECORD, RECORD_HEADER_LEN};
+use sparkwasm_protocol::{read_record_header, RecordHeader};
+use sparkwasm_runtime::{InputBatch, TaskIo};
+
+use crate::stream::Stream;
+
+/// Buffer size of the socket reader and writer, as Spark's `spark.buffer.size` default.
+const SOCKET_BUFFER: usize = 64 << 10;
+
+/// Buffered reader and writer of one JVM connection, plus the position in the current
+/// task's data section.
+pub struct SocketIo {
+    /// Reads what the JVM sends.
+    pub reader: BufReader<Stream>,
+    /// Writes what the JVM reads.
+    pub writer: BufWriter<Stream>,
+    /// A record header already read whose payload did not fit the guest's buffer.
+    pending: Option<RecordHeader>,
+    /// The data section's END_OF_DATA_SECTION has been read.
+    input_ended: bool,
+}
+
+impl SocketIo {
+    /// Wraps a connected stream.
+    pub fn new(stream: Stream) -> io::Result<Self> {
+        let write_half = stream.try_clone()?;
+        Ok(SocketIo {
+            reader: BufReader::with_capacity(SOCKET_BUFFER, stream),
+            writer: BufWriter::with_capacity(SOCKET_BUFFER, write_half),
+            pending: None,
+            input_ended: false,
+        })
+    }
+
+    /// Resets the data-section state before a task's records start.
+    pub fn begin_task(&mut self) {
+        self.pending = None;
+        self.input_ended = false;
+    }
+
+    /// Reads and discards whatever input the guest did not consume, through the
+    /// END_OF_DATA_SECTION marker, so the connection can serve the next task.
+    pub fn drain_input(&mut self) -> io::Result<()> {
+        loop {
+            let header = match self.pending.take() {
+                Some(header) => header,
+                None if self.input_ended => return Ok(()),
+                None => self.next_header()?,
+            };
+            match header {
+                RecordHeader::EndOfData => {
+                    self.input_ended = true;
+                    return Ok(());
+                }
+                RecordHeader::Null => {}
+                RecordHeader::Data(len) => {
+                    let skipped = io::copy(&mut (&mut self.reader).take(u64::from(len)), &mut io::sink())?;
+                    if skipped < u64::from(len) {
+                        return Err(io::ErrorKind::UnexpectedEof.into());
+                    }
+                }
+            }
+        }
+    }
+
+    fn next_header(&mut self) -> io::Result<RecordHeader> {
+        read_record_header(&mut self.reader).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
+    }
+}
+
+impl TaskIo for SocketIo {
+    fn next_input(&mut self, buf: &mut [u8]) -> io::Result<InputBatch> {
+        let mut filled = 0;
+        loop {
+            let header = match self.pending.take() {
+                Some(header) => header,
+                None if self.input_ended => break,
+                None => self.next_header()?,
+            };
+            let (len_field, payload) = match header {
+                RecordHeader::EndOfData => {
+                    self.input_ended = true;
+                    break;
+                }
+                RecordHeader::Null => (NULL_RECORD, 0),
+                RecordHeader::Data(len) => (
+                    i32::try_from(len).map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "record longer than 2 GiB"))?,
+                    len as usize,
+                ),
+            };
+            let needed = RECORD_HEADER_LEN + payload;
+            if filled + needed > buf.len() {
+                self.pending = Some(header);
+                if filled == 0 {
+                    return Ok(InputBatch::NeedCapacity(needed));
+                }
+                break;
+            }
+            buf[filled..filled + RECORD_HEADER_LEN].copy_from_slice(&len_field.to_be_bytes());
+            filled += RECORD_HEADER_LEN;
+            self.reader.read_exact(&mut buf[filled..filled + payload])?;
+            filled += payload;
+        }
+        Ok(if filled == 0 { InputBatch::End } else { InputBatch::Filled(filled) })
+    }
+
+    fn write_output(&mut self, records: &[u8]) -> io::Result<()> {
+        self.writer.write_all(records)
+    }
+}

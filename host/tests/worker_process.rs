@@ -1,0 +1,335 @@
+//! The `sparkwasm-worker` binary spoken to in raw Spark protocol bytes, with the test playing
+//! the executor JVM: daemon start-up, handshake, tasks and reuse, failures reported as
+//! exceptions while the daemon serves on, the kill channel, shutdown on stdin EOF and
+//! SIGTERM, and non-daemon mode.
+
+use std::collections::BTreeMap;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_pickle::{DeOptions, SerOptions};
+use sparkwasm_protocol::{
+    jvm, read_i32, read_i64, read_str, special, write_frame, write_i32, write_str, BroadcastUpdate,
+    SparkVersion, TaskContext, TaskHeader,
+};
+use sparkwasm_tests::{module_bytes, TYPED_GUEST};
+
+const WORKER: &str = env!("CARGO_BIN_EXE_sparkwasm-worker");
+const SECRET: &str = "9f1c0ffee0ddba11deadbeef0123456789abcdef0123456789abcdef01234567";
+
+fn command(module: &[u8], steps: &[(&str, &str)], kinds: &[(&str, &str)]) -> Vec<u8> {
+    let digest = sparkwasm_runtime::digest_hex(module);
+    let steps: Vec<_> = steps
+        .iter()
+        .map(|(kind, function)| serde_json::json!({"kind": kind, "function": function}))
+        .collect();
+    let names: BTreeMap<_, _> = kinds.iter().cloned().collect();
+    let manifest = serde_json::json!({
+        "module_digest": digest,
+        "input": "pickle_batch",
+        "source": {"function": steps[0]["function"], "side": "input"},
+        "steps": steps,
+        "output": {"kind": "pickle"},
+        "function_names": names,
+    })
+    .to_string();
+    let mut bytes = b"SPWASM\x01".to_vec();
+    bytes.extend_from_slice(&u32::try_from(manifest.len()).unwrap().to_be_bytes());
+    bytes.extend_from_slice(manifest.as_bytes());
+    bytes.extend_from_slice(module);
+    bytes
+}
+
+fn header(partition: i32, command: Vec<u8>) -> TaskHeader {
+    TaskHeader {
+        partition_index: partition,
+        python_version: "3.11".into(),
+        task_context: TaskContext {
+            is_barrier: false,
+            barrier_server: None,
+            stage_id: 7,
+            partition_id: partition,
+            attempt_number: 0,
+            task_attempt_id: 42,
+            cpus: 1,
+            resources: BTreeMap::new(),
+            local_properties: BTreeMap::new(),
+        },
+        spark_files_dir: "/tmp".into(),
+        python_includes: vec![],
+        broadcasts: BroadcastUpdate::default(),
+        eval_type: 0,
+        runner_conf: vec![],
+        eval_conf: vec![],
+        command,
+    }
+}
+
+/// What the worker answered to one task.
+#[derive(Debug, PartialEq)]
+enum Answer {
+    Values(Vec<i64>),
+    Exception(String),
+}
+
+/// One JVM-side connection to a worker.
+struct Jvm {
+    reader: BufReader<TcpStream>,
+    writer: BufWriter<TcpStream>,
+}
+
+impl Jvm {
+    fn new(stream: TcpStream) -> Self {
+        stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        Jvm {
+            reader: BufReader::new(stream.try_clone().unwrap()),
+            writer: BufWriter::new(stream),
+        }
+    }
+
+    fn send_task(&mut self, partition: i32, command: Vec<u8>, batches: &[Vec<i64>]) {
+        jvm::write_task_header(&mut self.writer, SparkVersion::V4_3, &header(partition, command)).unwrap();
+        for batch in batches {
+            let frame = serde_pickle::to_vec(batch, SerOptions::new()).unwrap();
+            write_frame(&mut self.writer, &frame).unwrap();
+        }
+        write_i32(&mut self.writer, special::END_OF_DATA_SECTION).unwrap();
+        write_i32(&mut self.writer, special::END_OF_STREAM).unwrap();
+        self.writer.flush().unwrap();
+    }
+
+    /// Reads a task's answer through END_OF_STREAM (or the exception).
+    fn read_answer(&mut self) -> Answer {
+        let mut values = Vec::new();
+        loop {
+            let len = read_i32(&mut self.reader).unwrap();
+            match len {
+                special::TIMING_DATA => break,
+                special::PYTHON_EXCEPTION_THROWN => {
+                    return Answer::Exception(read_str(&mut self.reader, 1 << 20, "exception").unwrap())
+                }
+                n => {
+                    let mut frame = vec![0; usize::try_from(n).expect("a data frame")];
+                    self.reader.read_exact(&mut frame).unwrap();
+                    values.extend(serde_pickle::from_slice::<Vec<i64>>(&frame, DeOptions::new()).unwrap());
+                }
+            }
+        }
+        for _ in 0..6 {
+            read_i64(&mut self.reader).unwrap();
+        }
+        assert_eq!(read_i32(&mut self.reader).unwrap(), special::END_OF_DATA_SECTION);
+        assert_eq!(read_i32(&mut self.reader).unwrap(), 0, "no accumulator updates");
+        assert_eq!(read_i32(&mut self.reader).unwrap(), special::END_OF_STREAM, "reusable");
+        Answer::Values(values)
+    }
+}
+
+struct Daemon {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    port: u16,
+}
+
+impl Daemon {
+    fn start() -> Daemon {
+        let mut child = Command::new(WORKER)
+            .args(["-m", "pyspark.daemon", "pyspark.worker"])
+            .env_clear()
+            .env("SPARKWASM_SPARK_VERSION", "4.3.0")
+            .env("PYTHON_WORKER_FACTORY_SECRET", SECRET)
+            .env("SPARK_REUSE_WORKER", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("worker starts");
+        let mut port = [0u8; 4];
+        child
+            .stdout
+            .as_mut()
+            .unwrap()
+            .read_exact(&mut port)
+            .expect("the daemon announces its port");
+        let port = u16::try_from(i32::from_be_bytes(port)).expect("a valid port");
+        let stdin = child.stdin.take();
+        Daemon { child, stdin, port }
+    }
+
+    /// Connects like PythonWorkerFactory: read the pid, authenticate, expect "ok".
+    fn connect(&self) -> (Jvm, i32) {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        let pid = read_i32(&mut stream).unwrap();
+        assert!(pid > 0);
+        assert!(std::path::Path::new(&format!("/proc/{pid}")).exists(), "the pid is a live process");
+        write_str(&mut stream, SECRET).unwrap();
+        assert_eq!(read_str(&mut stream, 16, "auth reply").unwrap(), "ok");
+        (Jvm::new(stream), pid)
+    }
+
+    fn wait_exit(&mut self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if self.child.try_wait().unwrap().is_some() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn triple_then_filter(module: &[u8]) -> Vec<u8> {
+    command(
+        module,
+        &[("map", "triple_plus_one"), ("filter", "is_multiple_of_four")],
+        &[("triple_plus_one", "map"), ("is_multiple_of_four", "filter")],
+    )
+}
+
+fn expected(batches: &[Vec<i64>]) -> Vec<i64> {
+    batches.iter().flatten().map(|x| x * 3 + 1).filter(|x| x % 4 == 0).collect()
+}
+
+#[test]
+fn daemon_serves_several_tasks_on_one_connection() {
+    let module = module_bytes(TYPED_GUEST);
+    let daemon = Daemon::start();
+    let (mut jvm, pid) = daemon.connect();
+    for partition in 0..3 {
+        let batches = vec![(0..100).map(|x| x * i64::from(partition + 1)).collect(), vec![-5, 17, 1001]];
+        jvm.send_task(partition, triple_then_filter(&module), &batches);
+        assert_eq!(jvm.read_answer(), Answer::Values(expected(&batches)), "task {partition}");
+    }
+    // A second connection gets its own process.
+    let (mut other, other_pid) = daemon.connect();
+    assert_ne!(pid, other_pid);
+    other.send_task(0, triple_then_filter(&module), &[vec![1, 5]]);
+    assert_eq!(other.read_answer(), Answer::Values(vec![4, 16]));
+}
+
+#[test]
+fn a_failing_task_is_reported_and_the_daemon_keeps_serving() {
+    let module = module_bytes(TYPED_GUEST);
+    let daemon = Daemon::start();
+    let (mut jvm, _) = daemon.connect();
+    jvm.send_task(5, command(&module, &[("map", "explode")], &[("explode", "map")]), &[vec![1, 13]]);
+    let Answer::Exception(message) = jvm.read_answer() else {
+        panic!("expected an exception")
+    };
+    let digest = sparkwasm_runtime::digest_hex(&module);
+    for needle in ["boom at 13", "explode", "partition 5", &digest[..12]] {
+        assert!(message.contains(needle), "{needle:?} missing from: {message}");
+    }
+    let (mut next, _) = daemon.connect();
+    next.send_task(0, triple_then_filter(&module), &[vec![1]]);
+    assert_eq!(next.read_answer(), Answer::Values(vec![4]));
+}
+
+#[test]
+fn tampered_module_bytes_are_refused() {
+    let module = module_bytes(TYPED_GUEST);
+    let mut cmd = triple_then_filter(&module);
+    // Flip a byte of the module after the digest was computed.
+    let last = cmd.len() - 1;
+    cmd[last] ^= 0xff;
+    let daemon = Daemon::start();
+    let (mut jvm, _) = daemon.connect();
+    jvm.send_task(0, cmd, &[vec![1]]);
+    let Answer::Exception(message) = jvm.read_answer() else {
+        panic!("expected an exception")
+    };
+    assert!(message.contains("digest mismatch"), "{message}");
+}
+
+#[test]
+fn a_malformed_data_section_fails_the_task_without_hanging() {
+    let module = module_bytes(TYPED_GUEST);
+    let daemon = Daemon::start();
+    let (mut jvm, _) = daemon.connect();
+    jvm::write_task_header(&mut jvm.writer, SparkVersion::V4_3, &header(0, triple_then_filter(&module))).unwrap();
+    write_i32(&mut jvm.writer, -7).unwrap(); // no such special length
+    jvm.writer.flush().unwrap();
+    let Answer::Exception(message) = jvm.read_answer() else {
+        panic!("expected an exception")
+    };
+    assert!(message.contains("sparkwasm"), "{message}");
+}
+
+#[test]
+fn the_kill_channel_kills_the_named_worker_only() {
+    let module = module_bytes(TYPED_GUEST);
+    let mut daemon = Daemon::start();
+    let (_victim, pid) = daemon.connect();
+    let stdin = daemon.stdin.as_mut().unwrap();
+    stdin.write_all(&pid.to_be_bytes()).unwrap();
+    stdin.flush().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    // Gone, or a zombie until the daemon reaps it.
+    while std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z")) {
+        assert!(Instant::now() < deadline, "worker {pid} still alive");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (mut jvm, _) = daemon.connect();
+    jvm.send_task(0, triple_then_filter(&module), &[vec![5]]);
+    assert_eq!(jvm.read_answer(), Answer::Values(vec![16]));
+    assert!(!daemon.wait_exit(Duration::from_millis(100)), "the daemon survives");
+}
+
+#[test]
+fn the_daemon_exits_when_stdin_closes() {
+    let mut daemon = Daemon::start();
+    drop(daemon.stdin.take());
+    assert!(daemon.wait_exit(Duration::from_secs(5)));
+}
+
+#[test]
+fn the_daemon_exits_on_sigterm() {
+    let mut daemon = Daemon::start();
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(daemon.child.id()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    assert!(daemon.wait_exit(Duration::from_secs(5)));
+}
+
+#[test]
+fn non_daemon_mode_connects_back_authenticates_and_serves_one_task() {
+    let module = module_bytes(TYPED_GUEST);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut child = Command::new(WORKER)
+        .args(["-m", "pyspark.worker"])
+        .env_clear()
+        .env("SPARKWASM_SPARK_VERSION", "4.3.0")
+        .env("PYTHON_WORKER_FACTORY_SECRET", SECRET)
+        .env("PYTHON_WORKER_FACTORY_PORT", port.to_string())
+        .spawn()
+        .unwrap();
+    let (mut stream, _) = listener.accept().unwrap();
+    // Non-daemon order: the worker sends the secret, we answer ok, then it sends its pid.
+    assert_eq!(read_str(&mut stream, 128, "secret").unwrap(), SECRET);
+    write_str(&mut stream, "ok").unwrap();
+    let pid = read_i32(&mut stream).unwrap();
+    assert_eq!(u32::try_from(pid).unwrap(), child.id());
+    let mut jvm = Jvm::new(stream);
+    jvm.send_task(0, triple_then_filter(&module), &[vec![1, 2, 5]]);
+    assert_eq!(jvm.read_answer(), Answer::Values(vec![4, 16]));
+    drop(jvm);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "{status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the non-daemon worker exits after its task");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

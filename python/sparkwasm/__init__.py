@@ -1,0 +1,46 @@
+"""sparkwasm: run Apache Spark RDD functions compiled to WebAssembly, from PySpark.
+
+Write RDD functions in Rust with the ``sparkwasm`` guest SDK, build them for
+``wasm32-wasip1``, and use them from a PySpark driver::
+
+    import sparkwasm
+
+    wc = sparkwasm.load(sc, "target/wasm32-wasip1/release/wordcount.wasm")
+    counts = (sparkwasm.wrap(sc.textFile(path))
+              .flatMap(wc.split_words).map(wc.with_one).reduceByKey(wc.add))
+    counts.collect()        # [('spark', 42), ...]
+
+* :func:`load` reads a module on the driver and checks it: a wasm core module carrying the
+  SDK's function descriptors, built for guest ABI version 1, exporting what the worker calls.
+  ``module.functions`` lists its functions; ``module.<name>`` is a :class:`WasmFunction`.
+* :func:`wrap` turns any PySpark RDD whose records are pickled (the default), UTF-8 text
+  (``sc.textFile``) or sparkwasm output into a :class:`WasmRDD`. Its ``map``, ``flatMap``,
+  ``filter``, ``mapPartitions`` and ``reduceByKey`` take WASM functions (and behave as in
+  PySpark when given Python callables). Kinds and element types are checked when the
+  pipeline is defined. Consecutive WASM steps of one module run in one worker pass, like
+  PySpark's pipelined Python functions. Python transformations and actions chain after it.
+
+The worker
+----------
+Spark's executors run WASM functions in ``sparkwasm-worker``, a Rust binary launched where
+PySpark would launch ``python -m pyspark.daemon``. Its path, as seen from the executors, is
+(first match wins; see :func:`worker_path`):
+
+1. the Spark conf ``spark.sparkwasm.worker``;
+2. the environment variable ``SPARKWASM_WORKER`` on the driver;
+3. ``<repository>/target/release/sparkwasm-worker`` when this package is used from its
+   source tree (``pip install -e python/``). Build it with
+   ``cargo build --release -p sparkwasm-host``.
+
+The worker gets the module bytes with every task (never a driver-local path), and refuses
+bytes whose SHA-256 differs from the digest the driver computed.
+"""
+
+from ._module import WasmFunction, WasmModule, load
+from ._rdd import WasmRDD, wrap
+from ._wasm import WasmModuleError
+from ._worker import worker_path
+
+__all__ = ["WasmFunction", "WasmModule", "WasmModuleError", "WasmRDD", "load", "worker_path", "wrap"]
+
+__version__ = "0.1.0"

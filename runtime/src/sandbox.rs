@@ -1,0 +1,626 @@
+//! The sandbox: one wasmtime engine per process, compiled modules cached by digest, and a
+//! fresh instance per task with nothing granted but the sparkwasm imports and an empty WASI.
+//!
+//! The data path of a task: the guest calls `input_next` to have the host copy a batch of
+//! input records straight into its memory, runs its pipeline, and calls `output_write` to
+//! hand whole batches of output records back; the host checks every batch before it leaves
+//! the sandbox. One crossing per batch, never one per record.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use sparkwasm_abi::{
+    InputEncoding, OutputSpec, Side, Step, StepKind, TaskSpec, TypeRef, ABI_VERSION,
+    EXPORT_ABI_VERSION, EXPORT_ALLOC, EXPORT_MEMORY, EXPORT_RUN_TASK, IMPORT_INPUT_NEXT,
+    IMPORT_MODULE, IMPORT_OUTPUT_WRITE, IMPORT_REPORT_ERROR, RECORD_HEADER_LEN,
+    STATUS_ERROR, STATUS_OK,
+};
+use wasmtime::{
+    Caller, Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Memory, Module,
+    PoolingAllocationConfig, ResourceLimiter, Store, Trap,
+};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::WasiCtxBuilder;
+
+use crate::capture::BoundedPipe;
+use crate::error::{Error, ErrorKind};
+use crate::inspect::{digest_hex, inspect, ModuleInfo};
+use crate::io::{InputBatch, TaskIo};
+use crate::limits::Limits;
+
+/// How many instances may be alive at once in one process. A worker process runs one task
+/// at a time; the spare slots absorb instances still being torn down.
+const POOLED_INSTANCES: u32 = 4;
+
+/// A compiled module, ready to instantiate.
+pub struct LoadedModule<I: TaskIo> {
+    info: ModuleInfo,
+    pre: InstancePre<TaskState<I>>,
+}
+
+impl<I: TaskIo> LoadedModule<I> {
+    /// What the module declares.
+    pub fn info(&self) -> &ModuleInfo {
+        &self.info
+    }
+}
+
+/// One step of a task, naming its function.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskStep {
+    /// What the step does.
+    pub kind: StepKind,
+    /// The function it applies.
+    pub function: String,
+}
+
+/// Everything a task needs besides its data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskRequest {
+    /// Spark partition index.
+    pub partition: i32,
+    /// How the input records are encoded.
+    pub input: InputEncoding,
+    /// The function whose input or output type the input records have.
+    pub source: (String, Side),
+    /// The steps to apply.
+    pub steps: Vec<TaskStep>,
+    /// What to write.
+    pub output: OutputSpec,
+}
+
+/// What a finished task did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TaskReport {
+    /// Output records handed to the host.
+    pub output_records: u64,
+    /// Output bytes handed to the host (record headers included).
+    pub output_bytes: u64,
+    /// Input batches the guest pulled.
+    pub input_batches: u64,
+}
+
+/// The engine, the linker with the sparkwasm imports, and the per-process module cache.
+pub struct Runtime<I: TaskIo> {
+    engine: Engine,
+    linker: Linker<TaskState<I>>,
+    limits: Limits,
+    modules: HashMap<String, Arc<LoadedModule<I>>>,
+}
+
+impl<I: TaskIo> Runtime<I> {
+    /// Creates the engine (pooling allocator, epoch interruption, memory and stack caps) and
+    /// starts the epoch ticker thread that enforces deadlines.
+    pub fn new(limits: Limits) -> Result<Self, Error> {
+        let internal = |e: wasmtime::Error| Error::new(ErrorKind::Internal, e.to_string());
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_core_instances(POOLED_INSTANCES)
+            .total_memories(POOLED_INSTANCES)
+            .total_tables(POOLED_INSTANCES)
+            .max_memories_per_module(1)
+            .max_memory_size(usize::try_from(limits.memory_bytes()).unwrap_or(usize::MAX));
+        let mut config = Config::new();
+        config
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+            .epoch_interruption(true)
+            .max_wasm_stack(limits.max_wasm_stack())
+            .memory_init_cow(true)
+            .cranelift_opt_level(wasmtime::OptLevel::Speed);
+        let engine = Engine::new(&config).map_err(internal)?;
+        start_epoch_ticker(&engine, &limits);
+
+        let mut linker: Linker<TaskState<I>> = Linker::new(&engine);
+        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state| &mut state.wasi)
+            .map_err(internal)?;
+        add_sparkwasm_imports(&mut linker).map_err(internal)?;
+        Ok(Runtime {
+            engine,
+            linker,
+            limits,
+            modules: HashMap::new(),
+        })
+    }
+
+    /// The limits tasks run under.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Returns the module with `expected_digest`, compiling `bytes` the first time. Bytes
+    /// whose SHA-256 differs from `expected_digest` are refused.
+    pub fn load(
+        &mut self,
+        bytes: &[u8],
+        expected_digest: &str,
+    ) -> Result<Arc<LoadedModule<I>>, Error> {
+        if let Some(module) = self.modules.get(expected_digest) {
+            return Ok(Arc::clone(module));
+        }
+        let actual = digest_hex(bytes);
+        if actual != expected_digest {
+            return Err(Error::new(
+                ErrorKind::DigestMismatch,
+                format!("the command names module sha256:{expected_digest} but its bytes hash to sha256:{actual}"),
+            ));
+        }
+        let info = inspect(bytes)?;
+        let module = Module::new(&self.engine, bytes).map_err(|e| {
+            Error::new(ErrorKind::InvalidModule, format!("does not compile: {e:#}"))
+        })?;
+        let pre = self.linker.instantiate_pre(&module).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidModule,
+                format!(
+                    "needs imports sparkwasm does not provide (only WASI preview 1 and \
+                     `{IMPORT_MODULE}` are available): {e:#}"
+                ),
+            )
+        })?;
+        let loaded = Arc::new(LoadedModule { info, pre });
+        self.modules
+            .insert(expected_digest.to_owned(), Arc::clone(&loaded));
+        Ok(loaded)
+    }
+
+    /// Runs one task in a fresh instance of `module`, with `io` as its data path. Returns
+    /// `io` in every case so the caller can keep using its connection.
+    pub fn run_task(
+        &self,
+        module: &LoadedModule<I>,
+        request: &TaskRequest,
+        io: I,
+    ) -> (I, Result<TaskReport, Error>) {
+        let stdout = BoundedPipe::new(self.limits.captured_output_bytes());
+        let stderr = BoundedPipe::new(self.limits.captured_output_bytes());
+        // Nothing of the host reaches the guest: no args, no environment, no preopened
+        // directories, no sockets. Clocks and randomness are WASI's defaults.
+        let wasi = WasiCtxBuilder::new()
+            .stdout(stdout)
+            .stderr(stderr.clone())
+            .build_p1();
+        let state = TaskState {
+            wasi,
+            io: Some(io),
+            memory_cap: self.limits.memory_bytes(),
+            memory_denied: false,
+            output_limit_hit: None,
+            guest_fault: None,
+            reported_error: None,
+            output_spec: request.output,
+            pending_shuffle_key: false,
+            limits: self.limits.clone(),
+            report: TaskReport::default(),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| state);
+        store.set_epoch_deadline(self.limits.deadline_ticks());
+        store.epoch_deadline_trap();
+
+        let result = run_in_store(&mut store, module, request, &self.limits);
+        let result = result.map_err(|e| e.with_guest_stderr(stderr.text()));
+        let state = store.into_data();
+        let io = state
+            .io
+            .expect("the task state owns the io until the store is dropped");
+        (io, result)
+    }
+}
+
+/// Advances the engine's epoch once per tick, so stores' deadlines (counted in ticks) fire.
+/// The thread lives as long as the process: one engine per worker process.
+fn start_epoch_ticker(engine: &Engine, limits: &Limits) {
+    let engine = engine.clone();
+    let tick = limits.epoch_tick();
+    let spawned = std::thread::Builder::new()
+        .name("sparkwasm-epoch".into())
+        .spawn(move || loop {
+            std::thread::sleep(tick);
+            engine.increment_epoch();
+        });
+    if let Err(e) = spawned {
+        // Without the ticker deadlines never fire; tasks still run, so say it and go on.
+        eprintln!("sparkwasm: cannot start the epoch ticker, deadlines are off: {e}");
+    }
+}
+
+/// Per-task state stored in the wasmtime store.
+pub struct TaskState<I> {
+    wasi: WasiP1Ctx,
+    io: Option<I>,
+    memory_cap: u64,
+    memory_denied: bool,
+    output_limit_hit: Option<String>,
+    guest_fault: Option<String>,
+    reported_error: Option<String>,
+    output_spec: OutputSpec,
+    pending_shuffle_key: bool,
+    limits: Limits,
+    report: TaskReport,
+}
+
+impl<I: Send> ResourceLimiter for TaskState<I> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = u64::try_from(desired).is_ok_and(|d| d <= self.memory_cap);
+        if !allowed {
+            self.memory_denied = true;
+        }
+        Ok(allowed)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+/// A host-side failure inside an import, carried through the guest's trap.
+#[derive(Debug)]
+struct HostFault(Error);
+
+impl std::fmt::Display for HostFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for HostFault {}
+
+fn host_fault(kind: ErrorKind, message: impl Into<String>) -> wasmtime::Error {
+    wasmtime::Error::new(HostFault(Error::new(kind, message)))
+}
+
+fn memory_of<I: TaskIo>(caller: &mut Caller<'_, TaskState<I>>) -> wasmtime::Result<Memory> {
+    caller
+        .get_export(EXPORT_MEMORY)
+        .and_then(|e| e.into_memory())
+        .ok_or_else(|| host_fault(ErrorKind::GuestFault, "the module exports no `memory`"))
+}
+
+/// The guest range `ptr..ptr+len`, or a fault if it is outside memory.
+fn guest_range(memory_len: usize, ptr: u32, len: u32) -> wasmtime::Result<std::ops::Range<usize>> {
+    let start = usize::try_from(ptr).unwrap_or(usize::MAX);
+    let end = start.checked_add(usize::try_from(len).unwrap_or(usize::MAX));
+    match end {
+        Some(end) if end <= memory_len => Ok(start..end),
+        _ => Err(host_fault(
+            ErrorKind::GuestFault,
+            format!("the guest passed a buffer ({len} bytes at {ptr:#x}) outside its memory ({memory_len} bytes)"),
+        )),
+    }
+}
+
+fn add_sparkwasm_imports<I: TaskIo>(linker: &mut Linker<TaskState<I>>) -> wasmtime::Result<()> {
+    linker.func_wrap(
+        IMPORT_MODULE,
+        IMPORT_INPUT_NEXT,
+        |mut caller: Caller<'_, TaskState<I>>, ptr: u32, cap: u32| -> wasmtime::Result<i64> {
+            let memory = memory_of(&mut caller)?;
+            let (bytes, state) = memory.data_and_store_mut(&mut caller);
+            let range = guest_range(bytes.len(), ptr, cap)?;
+            let io = state.io.as_mut().ok_or_else(|| {
+                host_fault(ErrorKind::Internal, "task io is missing during the task")
+            })?;
+            let batch = io
+                .next_input(&mut bytes[range])
+                .map_err(|e| host_fault(ErrorKind::Io, format!("reading input: {e}")))?;
+            state.report.input_batches += 1;
+            Ok(match batch {
+                InputBatch::Filled(n) => i64::try_from(n).unwrap_or(i64::MAX),
+                InputBatch::End => 0,
+                InputBatch::NeedCapacity(n) => -i64::try_from(n).unwrap_or(i64::MAX),
+            })
+        },
+    )?;
+    linker.func_wrap(
+        IMPORT_MODULE,
+        IMPORT_OUTPUT_WRITE,
+        |mut caller: Caller<'_, TaskState<I>>, ptr: u32, len: u32| -> wasmtime::Result<i32> {
+            let memory = memory_of(&mut caller)?;
+            let (bytes, state) = memory.data_and_store_mut(&mut caller);
+            let range = guest_range(bytes.len(), ptr, len)?;
+            let batch = &bytes[range];
+            if let Err(refusal) = state.check_output(batch) {
+                return Ok(match refusal {
+                    Refusal::Limit(message) => {
+                        state.output_limit_hit = Some(message);
+                        1
+                    }
+                    Refusal::Malformed(message) => {
+                        state.guest_fault = Some(message);
+                        2
+                    }
+                });
+            }
+            let io = state.io.as_mut().ok_or_else(|| {
+                host_fault(ErrorKind::Internal, "task io is missing during the task")
+            })?;
+            io.write_output(batch)
+                .map_err(|e| host_fault(ErrorKind::Io, format!("writing output: {e}")))?;
+            Ok(0)
+        },
+    )?;
+    linker.func_wrap(
+        IMPORT_MODULE,
+        IMPORT_REPORT_ERROR,
+        |mut caller: Caller<'_, TaskState<I>>, ptr: u32, len: u32| -> wasmtime::Result<()> {
+            let memory = memory_of(&mut caller)?;
+            let (bytes, state) = memory.data_and_store_mut(&mut caller);
+            let range = guest_range(bytes.len(), ptr, len)?;
+            let keep = range.len().min(state.limits.error_message_bytes());
+            let message = &bytes[range.start..range.start + keep];
+            let mut text = String::from_utf8_lossy(message).into_owned();
+            if keep < range.len() {
+                text.push_str(" [... truncated]");
+            }
+            state.reported_error = Some(text);
+            Ok(())
+        },
+    )?;
+    Ok(())
+}
+
+enum Refusal {
+    Limit(String),
+    Malformed(String),
+}
+
+impl<I> TaskState<I> {
+    /// Checks an output batch before it leaves the sandbox: whole records, no negative
+    /// lengths, shuffle records in (8-byte partition, batch) pairs, and within the limits.
+    /// The JVM would desynchronise on anything else, so nothing malformed gets through.
+    fn check_output(&mut self, batch: &[u8]) -> Result<(), Refusal> {
+        let batch_len = batch.len() as u64;
+        if batch_len > self.limits.output_bytes_per_batch() {
+            return Err(Refusal::Limit(format!(
+                "an output batch of {batch_len} bytes exceeds the per-batch limit of {} bytes",
+                self.limits.output_bytes_per_batch()
+            )));
+        }
+        let total = self.report.output_bytes + batch_len;
+        if total > self.limits.output_bytes_per_task() {
+            return Err(Refusal::Limit(format!(
+                "the task's output exceeds the per-task limit of {} bytes",
+                self.limits.output_bytes_per_task()
+            )));
+        }
+        let mut rest = batch;
+        let mut records = 0u64;
+        let mut pending_key = self.pending_shuffle_key;
+        let shuffle = matches!(self.output_spec, OutputSpec::Shuffle { .. });
+        while !rest.is_empty() {
+            let Some((header, tail)) = rest.split_first_chunk::<RECORD_HEADER_LEN>() else {
+                return Err(Refusal::Malformed(format!(
+                    "output batch ends inside a record header ({} stray bytes)",
+                    rest.len()
+                )));
+            };
+            let len = i32::from_be_bytes(*header);
+            let Ok(len) = usize::try_from(len) else {
+                return Err(Refusal::Malformed(format!(
+                    "output record {records} has negative length {len}"
+                )));
+            };
+            if len > tail.len() {
+                return Err(Refusal::Malformed(format!(
+                    "output record {records} claims {len} bytes but only {} follow",
+                    tail.len()
+                )));
+            }
+            if shuffle {
+                if !pending_key && len != 8 {
+                    return Err(Refusal::Malformed(format!(
+                        "shuffle output record {records} should be an 8-byte partition number, has {len} bytes"
+                    )));
+                }
+                if !pending_key {
+                    let partition = i64::from_be_bytes(tail[..8].try_into().unwrap_or_default());
+                    if let OutputSpec::Shuffle { partitions } = self.output_spec {
+                        if partition < 0 || partition >= i64::from(partitions) {
+                            return Err(Refusal::Malformed(format!(
+                                "shuffle output names partition {partition}, outside 0..{partitions}"
+                            )));
+                        }
+                    }
+                }
+                pending_key = !pending_key;
+            }
+            rest = &tail[len..];
+            records += 1;
+        }
+        self.pending_shuffle_key = pending_key;
+        self.report.output_bytes = total;
+        self.report.output_records += records;
+        Ok(())
+    }
+}
+
+fn run_in_store<I: TaskIo>(
+    store: &mut Store<TaskState<I>>,
+    module: &LoadedModule<I>,
+    request: &TaskRequest,
+    limits: &Limits,
+) -> Result<TaskReport, Error> {
+    let started = Instant::now();
+    let instance = module
+        .pre
+        .instantiate(&mut *store)
+        .map_err(|e| classify(store, e, limits, started))?;
+    if let Some(init) = instance.get_func(&mut *store, "_initialize") {
+        let init = init
+            .typed::<(), ()>(&*store)
+            .map_err(|e| Error::new(ErrorKind::InvalidModule, format!("`_initialize`: {e}")))?;
+        init.call(&mut *store, ())
+            .map_err(|e| classify(store, e, limits, started))?;
+    }
+    let abi_version = instance
+        .get_typed_func::<(), u32>(&mut *store, EXPORT_ABI_VERSION)
+        .map_err(|e| Error::new(ErrorKind::InvalidModule, format!("`{EXPORT_ABI_VERSION}`: {e}")))?
+        .call(&mut *store, ())
+        .map_err(|e| classify(store, e, limits, started))?;
+    if abi_version != ABI_VERSION {
+        return Err(Error::new(
+            ErrorKind::AbiVersion,
+            format!("the module speaks sparkwasm ABI version {abi_version}, this worker speaks {ABI_VERSION}"),
+        ));
+    }
+
+    let mut handles: HashMap<&str, u32> = HashMap::new();
+    let names = std::iter::once(request.source.0.as_str())
+        .chain(request.steps.iter().map(|s| s.function.as_str()));
+    for name in names {
+        if handles.contains_key(name) {
+            continue;
+        }
+        if module.info.function(name).is_none() {
+            return Err(Error::new(
+                ErrorKind::UnknownFunction,
+                format!("the module has no function `{name}`"),
+            ));
+        }
+        let export = sparkwasm_abi::function_export_name(name);
+        let handle = instance
+            .get_typed_func::<(), u32>(&mut *store, &export)
+            .map_err(|e| Error::new(ErrorKind::InvalidModule, format!("`{export}`: {e}")))?
+            .call(&mut *store, ())
+            .map_err(|e| classify(store, e, limits, started))?;
+        handles.insert(name, handle);
+    }
+    let spec = TaskSpec {
+        abi_version: ABI_VERSION,
+        partition: request.partition,
+        input: request.input,
+        source: TypeRef {
+            function: handles[request.source.0.as_str()],
+            side: request.source.1,
+        },
+        steps: request
+            .steps
+            .iter()
+            .map(|s| Step {
+                kind: s.kind,
+                function: handles[s.function.as_str()],
+            })
+            .collect(),
+        output: request.output,
+    };
+    let spec_bytes = postcard::to_allocvec(&spec)
+        .map_err(|e| Error::new(ErrorKind::Internal, format!("encoding the task spec: {e}")))?;
+    let spec_len = u32::try_from(spec_bytes.len())
+        .map_err(|_| Error::new(ErrorKind::Internal, "task spec larger than 4 GiB"))?;
+
+    let alloc = instance
+        .get_typed_func::<u32, u32>(&mut *store, EXPORT_ALLOC)
+        .map_err(|e| Error::new(ErrorKind::InvalidModule, format!("`{EXPORT_ALLOC}`: {e}")))?;
+    let spec_ptr = alloc
+        .call(&mut *store, spec_len)
+        .map_err(|e| classify(store, e, limits, started))?;
+    let memory = instance
+        .get_memory(&mut *store, EXPORT_MEMORY)
+        .ok_or_else(|| Error::new(ErrorKind::InvalidModule, "no exported memory"))?;
+    if spec_ptr == 0 {
+        return Err(Error::new(
+            ErrorKind::MemoryLimit,
+            "the guest could not allocate the task spec",
+        ));
+    }
+    memory
+        .write(&mut *store, usize::try_from(spec_ptr).unwrap_or(usize::MAX), &spec_bytes)
+        .map_err(|_| {
+            Error::new(
+                ErrorKind::GuestFault,
+                format!("`{EXPORT_ALLOC}` returned {spec_ptr:#x}, outside the guest's memory"),
+            )
+        })?;
+
+    let run = instance
+        .get_typed_func::<(u32, u32), i32>(&mut *store, EXPORT_RUN_TASK)
+        .map_err(|e| Error::new(ErrorKind::InvalidModule, format!("`{EXPORT_RUN_TASK}`: {e}")))?;
+    let status = run
+        .call(&mut *store, (spec_ptr, spec_len))
+        .map_err(|e| classify(store, e, limits, started))?;
+    let state = store.data_mut();
+    if let Some(message) = state.output_limit_hit.take() {
+        return Err(Error::new(ErrorKind::OutputLimit, message));
+    }
+    if let Some(message) = state.guest_fault.take() {
+        return Err(Error::new(ErrorKind::GuestFault, message));
+    }
+    match status {
+        STATUS_OK if state.pending_shuffle_key => Err(Error::new(
+            ErrorKind::GuestFault,
+            "shuffle output ended after a partition number without its batch",
+        )),
+        STATUS_OK => Ok(state.report.clone()),
+        STATUS_ERROR => Err(Error::new(
+            ErrorKind::GuestError,
+            state
+                .reported_error
+                .take()
+                .unwrap_or_else(|| "the guest failed without saying why".into()),
+        )),
+        other => Err(Error::new(
+            ErrorKind::GuestFault,
+            format!("`{EXPORT_RUN_TASK}` returned unknown status {other}"),
+        )),
+    }
+}
+
+/// Turns a wasmtime error from a guest call into a typed error, using what the task state
+/// observed (denied memory growth, a reported panic message, a host fault).
+fn classify<I: TaskIo>(
+    store: &mut Store<TaskState<I>>,
+    error: wasmtime::Error,
+    limits: &Limits,
+    started: Instant,
+) -> Error {
+    if let Some(HostFault(inner)) = error.downcast_ref::<HostFault>() {
+        return inner.clone();
+    }
+    let state = store.data_mut();
+    let reported = state.reported_error.take();
+    if let Some(message) = state.output_limit_hit.take() {
+        return Error::new(ErrorKind::OutputLimit, message);
+    }
+    let trap = error.downcast_ref::<Trap>().copied();
+    if state.memory_denied {
+        return Error::new(
+            ErrorKind::MemoryLimit,
+            format!(
+                "the guest needed more than its {} MiB memory cap{}",
+                limits.memory_bytes() >> 20,
+                reported.map(|r| format!(" ({r})")).unwrap_or_default()
+            ),
+        );
+    }
+    match trap {
+        Some(Trap::Interrupt) => Error::new(
+            ErrorKind::Deadline,
+            format!(
+                "the task ran for {:.1} s, past its deadline of {} s",
+                started.elapsed().as_secs_f64(),
+                limits.task_deadline().as_secs()
+            ),
+        ),
+        Some(Trap::StackOverflow) => Error::new(
+            ErrorKind::StackOverflow,
+            format!(
+                "the guest overflowed its {} KiB stack",
+                limits.max_wasm_stack() >> 10
+            ),
+        ),
+        _ => match reported {
+            Some(message) => Error::new(ErrorKind::GuestPanic, message),
+            None => Error::new(ErrorKind::Trap, format!("{error:#}")),
+        },
+    }
+}

@@ -1,0 +1,196 @@
+"""Fixtures for the end-to-end tests: built artifacts and real SparkContexts.
+
+Artifacts (``artifacts`` fixture): the worker ``target/release/sparkwasm-worker`` and the
+guests ``target/wasm32-wasip1/release/{wordcount,typed_guest}.wasm`` (under
+``$CARGO_TARGET_DIR`` instead of ``<repo>/target`` when that is set). Build them with::
+
+    cargo build --release -p sparkwasm-host
+    cargo build --release --target wasm32-wasip1 -p wordcount -p typed-guest
+
+A missing artifact fails the tests that need it, unless ``SPARKWASM_ALLOW_MISSING_BUILD=1``
+turns the failure into a skip. ``SPARKWASM_FAKE_WORKER=1`` instead runs everything against
+``fake_worker.py`` (PySpark's worker with Python emulations of the guest functions) and
+hand-built stand-in modules: it checks the driver's side of the contract without Rust.
+
+Contexts: Spark start-up is slow, so contexts are shared and only ONE is alive at a time
+(PySpark allows one per process anyway). ``sc`` is parametrized over the masters
+``local[2]`` and ``local-cluster[2,1,1024]`` (daemon mode, worker reuse on); ``sc_nondaemon``
+is ``local[2]`` with ``spark.python.use.daemon=false``. Tests are sorted so that each context
+is started once: Spark-free tests, then ``local[2]``, non-daemon, ``local-cluster``.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, List, Optional, Tuple
+
+import pyspark
+import pytest
+
+import wasm_builder
+
+# local-cluster starts Spark Workers that launch executors with $SPARK_HOME/bin scripts; a pip
+# installed PySpark carries those in its package directory.
+os.environ["SPARK_HOME"] = os.path.dirname(pyspark.__file__)
+# Python stages on executors must run this interpreter (it has PySpark); the default,
+# "python3" on PATH, might not.
+os.environ["PYSPARK_PYTHON"] = sys.executable
+
+REPO = Path(__file__).resolve().parents[2]
+FAKE_WORKER = os.environ.get("SPARKWASM_FAKE_WORKER") == "1"
+ALLOW_MISSING = os.environ.get("SPARKWASM_ALLOW_MISSING_BUILD") == "1"
+
+MASTERS = ("local[2]", "local-cluster[2,1,1024]")
+BUILD_HINT = (
+    "build with `cargo build --release -p sparkwasm-host` and "
+    "`cargo build --release --target wasm32-wasip1 -p wordcount -p typed-guest`; "
+    "set SPARKWASM_ALLOW_MISSING_BUILD=1 to skip instead, or SPARKWASM_FAKE_WORKER=1 to test "
+    "the driver against the fake worker"
+)
+
+
+@dataclass(frozen=True)
+class Artifacts:
+    """Paths of the worker binary and the guest modules the tests load."""
+
+    worker: Path
+    wordcount: Path
+    typed: Path
+
+
+_fake_dir: Optional[Path] = None
+
+
+def _fake_artifacts() -> Artifacts:
+    """A launcher script for fake_worker.py and stand-in modules, made once per session."""
+    global _fake_dir
+    if _fake_dir is None:
+        _fake_dir = Path(tempfile.mkdtemp(prefix="sparkwasm-fake-"))
+        launcher = _fake_dir / "sparkwasm-worker"
+        fake = Path(__file__).with_name("fake_worker.py")
+        launcher.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{fake}" "$@"\n')
+        launcher.chmod(launcher.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+        (_fake_dir / "wordcount.wasm").write_bytes(wasm_builder.module(wasm_builder.WORDCOUNT_FUNCTIONS))
+        (_fake_dir / "typed_guest.wasm").write_bytes(wasm_builder.module(wasm_builder.TYPED_FUNCTIONS))
+    return Artifacts(
+        worker=_fake_dir / "sparkwasm-worker",
+        wordcount=_fake_dir / "wordcount.wasm",
+        typed=_fake_dir / "typed_guest.wasm",
+    )
+
+
+def _expected_artifacts() -> Artifacts:
+    if FAKE_WORKER:
+        return _fake_artifacts()
+    # Cargo's own override of the target directory, so a build elsewhere is found too.
+    target = Path(os.environ.get("CARGO_TARGET_DIR") or REPO / "target")
+    guests = target / "wasm32-wasip1" / "release"
+    return Artifacts(
+        worker=target / "release" / "sparkwasm-worker",
+        wordcount=guests / "wordcount.wasm",
+        typed=guests / "typed_guest.wasm",
+    )
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Artifacts:
+    """The built worker and guests; fails (or skips, see module docs) when one is missing."""
+    found = _expected_artifacts()
+    missing = [str(p) for p in (found.worker, found.wordcount, found.typed) if not p.is_file()]
+    if missing:
+        message = f"missing build artifacts: {', '.join(missing)}; {BUILD_HINT}"
+        if ALLOW_MISSING:
+            pytest.skip(message)
+        pytest.fail(message)
+    return found
+
+
+class _Contexts:
+    """Hands out SparkContexts, stopping the current one before starting a different one."""
+
+    def __init__(self) -> None:
+        self.key: Optional[Tuple[str, bool]] = None
+        self.sc: Optional[pyspark.SparkContext] = None
+
+    def get(self, master: str, daemon: bool) -> pyspark.SparkContext:
+        if self.key == (master, daemon) and self.sc is not None:
+            return self.sc
+        self.stop()
+        conf = (
+            pyspark.SparkConf()
+            .setMaster(master)
+            .setAppName(f"sparkwasm-tests {master} daemon={daemon}")
+            # The worker path is set explicitly, as a deployment would, even when it is the
+            # default: this exercises the conf lookup.
+            .set("spark.sparkwasm.worker", str(_expected_artifacts().worker))
+            .set("spark.python.use.daemon", "true" if daemon else "false")
+            .set("spark.python.worker.reuse", "true")
+            # A failing task should fail its job at once, not after 4 attempts.
+            .set("spark.task.maxFailures", "1")
+            .set("spark.executor.memory", "512m")
+            .set("spark.ui.enabled", "false")
+            .set("spark.ui.showConsoleProgress", "false")
+        )
+        self.sc = pyspark.SparkContext(conf=conf)
+        self.sc.setLogLevel("ERROR")
+        self.key = (master, daemon)
+        return self.sc
+
+    def stop(self) -> None:
+        if self.sc is not None:
+            self.sc.stop()
+        self.sc, self.key = None, None
+
+
+@pytest.fixture(scope="session")
+def _contexts() -> Iterator[_Contexts]:
+    contexts = _Contexts()
+    yield contexts
+    contexts.stop()
+
+
+@pytest.fixture(scope="session", params=MASTERS)
+def spark_master(request: pytest.FixtureRequest) -> str:
+    """The master of the ``sc`` fixture; session-scoped so tests are grouped by it."""
+    return str(request.param)
+
+
+@pytest.fixture
+def sc(spark_master: str, _contexts: _Contexts) -> pyspark.SparkContext:
+    """A daemon-mode SparkContext on each of MASTERS (worker reuse on)."""
+    return _contexts.get(spark_master, daemon=True)
+
+
+@pytest.fixture
+def sc_local(_contexts: _Contexts) -> pyspark.SparkContext:
+    """The ``local[2]`` daemon-mode context, for tests that need no second master."""
+    return _contexts.get("local[2]", daemon=True)
+
+
+@pytest.fixture
+def sc_nondaemon(_contexts: _Contexts) -> pyspark.SparkContext:
+    """``local[2]`` with ``spark.python.use.daemon=false``: one worker process per task."""
+    return _contexts.get("local[2]", daemon=False)
+
+
+def _context_order(item: pytest.Item) -> int:
+    names = getattr(item, "fixturenames", ())
+    if "sc" in names:
+        master = item.callspec.params.get("spark_master") if hasattr(item, "callspec") else None
+        return 1 if master == "local[2]" else 3
+    if "sc_local" in names:
+        return 1
+    if "sc_nondaemon" in names:
+        return 2
+    return 0
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: List[pytest.Item]) -> None:
+    # Stable sort after pytest's own fixture-based reordering: one start-up per context.
+    items.sort(key=_context_order)

@@ -1,0 +1,127 @@
+"""Hand-assembled WebAssembly binaries for the driver's tests.
+
+The driver only reads a module's header, custom sections and export section, so the tests
+build exactly those bytes (no code): enough to exercise every check of ``sparkwasm.load``
+without a Rust toolchain. The same builder makes the stand-in modules the fake worker mode
+of ``conftest.py`` uses.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+MAGIC = b"\0asm"
+VERSION = b"\x01\x00\x00\x00"
+KIND_FUNC = 0
+KIND_MEMORY = 2
+REQUIRED_FUNCS = ("sparkwasm_run_task", "sparkwasm_alloc", "sparkwasm_abi_version")
+
+# (name, kind, input, output)
+Function = Tuple[str, str, str, str]
+
+WORDCOUNT_FUNCTIONS: List[Function] = [
+    ("split_words", "flat_map", "String", "String"),
+    ("with_one", "map", "String", "(String,i64)"),
+    ("is_long", "filter", "String", "String"),
+    ("add", "reduce", "i64", "i64"),
+]
+
+TYPED_FUNCTIONS: List[Function] = [
+    ("triple_plus_one", "map", "i64", "i64"),
+    ("is_multiple_of_four", "filter", "i64", "i64"),
+    ("add_i64", "reduce", "i64", "i64"),
+    ("range_to", "flat_map", "i64", "i64"),
+    ("running_sum", "map_partitions", "i64", "i64"),
+    ("half", "map", "f64", "f64"),
+    ("upper", "map", "String", "String"),
+    ("word_len", "map", "String", "(String,i64)"),
+    ("swap", "map", "(String,i64)", "(i64,String)"),
+    ("pair_sum", "map", "(i64,i64)", "i64"),
+    ("negate", "map", "bool", "bool"),
+    ("maybe_len", "map", "Option<String>", "Option<i64>"),
+    ("small_double", "map", "u8", "u8"),
+    ("explode", "map", "i64", "i64"),
+]
+
+
+def leb128(n: int) -> bytes:
+    """Unsigned LEB128."""
+    out = bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def name(text: str) -> bytes:
+    raw = text.encode("utf-8")
+    return leb128(len(raw)) + raw
+
+
+def section(section_id: int, payload: bytes) -> bytes:
+    return bytes([section_id]) + leb128(len(payload)) + payload
+
+
+def custom_section(section_name: str, payload: bytes) -> bytes:
+    return section(0, name(section_name) + payload)
+
+
+def export_section(exports: Sequence[Tuple[str, int]]) -> bytes:
+    body = leb128(len(exports))
+    for export_name, kind in exports:
+        body += name(export_name) + bytes([kind]) + leb128(0)
+    return section(7, body)
+
+
+def descriptor(
+    fn_name: str, kind: str, input: str, output: str, abi_version: int = 1, **extra: Any
+) -> Dict[str, Any]:
+    entry: Dict[str, Any] = {
+        "abi_version": abi_version,
+        "name": fn_name,
+        "kind": kind,
+        "input": input,
+        "output": output,
+    }
+    entry.update(extra)
+    return entry
+
+
+def descriptor_section(entries: Iterable[Any]) -> bytes:
+    """The ``sparkwasm.functions`` section; entries are dicts (JSON-encoded) or raw bytes."""
+    payload = b""
+    for entry in entries:
+        raw = entry if isinstance(entry, bytes) else json.dumps(entry).encode("utf-8")
+        payload += struct.pack("<I", len(raw)) + raw
+    return custom_section("sparkwasm.functions", payload)
+
+
+def standard_exports(function_names: Iterable[str]) -> List[Tuple[str, int]]:
+    exports = [(n, KIND_FUNC) for n in REQUIRED_FUNCS] + [("memory", KIND_MEMORY)]
+    exports += [(f"sparkwasm_fn_{n}", KIND_FUNC) for n in function_names]
+    return exports
+
+
+def module(
+    functions: Sequence[Function],
+    *,
+    exports: Optional[Sequence[Tuple[str, int]]] = None,
+    extra_sections: Sequence[bytes] = (),
+) -> bytes:
+    """A module declaring ``functions`` with all the exports a sparkwasm module has."""
+    descriptors = [descriptor(*f) for f in functions]
+    if exports is None:
+        exports = standard_exports(f[0] for f in functions)
+    return (
+        MAGIC
+        + VERSION
+        # A producers-style custom section first: the parser must skip unrelated sections.
+        + custom_section("producers", b"\x00")
+        + descriptor_section(descriptors)
+        + export_section(exports)
+        + b"".join(extra_sections)
+    )
