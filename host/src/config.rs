@@ -42,20 +42,24 @@ impl WorkerConfig {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
         let spark_version = match lookup("SPARKWASM_SPARK_VERSION") {
             Some(v) => v.parse::<SparkVersion>().map_err(|e| e.to_string()),
-            None => Err("SPARKWASM_SPARK_VERSION is not set; the sparkwasm driver package sets it \
+            None => Err(
+                "SPARKWASM_SPARK_VERSION is not set; the sparkwasm driver package sets it \
                          on every function, so this worker was not launched through it"
-                .to_owned()),
+                    .to_owned(),
+            ),
         };
         let mut limits = Limits::default();
         if let Some(mb) = lookup("SPARKWASM_MEMORY_LIMIT_MB") {
-            let mb: u64 = mb
-                .parse()
-                .map_err(|_| format!("SPARKWASM_MEMORY_LIMIT_MB must be a whole number of MiB, got {mb:?}"))?;
+            let mb: u64 = mb.parse().map_err(|_| {
+                format!("SPARKWASM_MEMORY_LIMIT_MB must be a whole number of MiB, got {mb:?}")
+            })?;
             limits = limits.with_memory_bytes(mb << 20);
         }
         if let Some(secs) = lookup("SPARKWASM_TASK_DEADLINE_SECS") {
             let secs: u64 = secs.parse().map_err(|_| {
-                format!("SPARKWASM_TASK_DEADLINE_SECS must be a whole number of seconds, got {secs:?}")
+                format!(
+                    "SPARKWASM_TASK_DEADLINE_SECS must be a whole number of seconds, got {secs:?}"
+                )
             })?;
             limits = limits.with_task_deadline(Duration::from_secs(secs));
         }
@@ -63,7 +67,8 @@ impl WorkerConfig {
             spark_version,
             secret: lookup("PYTHON_WORKER_FACTORY_SECRET"),
             reuse: lookup("SPARK_REUSE_WORKER").is_some(),
-            prefer_ipv6: lookup("SPARK_PREFER_IPV6").is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            prefer_ipv6: lookup("SPARK_PREFER_IPV6")
+                .is_some_and(|v| v.eq_ignore_ascii_case("true")),
             limits,
         })
     }
@@ -75,8 +80,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> Result<WorkerConfig, String> {
-        let map: HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         WorkerConfig::from_lookup(|name| map.get(name).cloned())
     }
 
@@ -98,7 +105,10 @@ mod tests {
     #[test]
     fn a_missing_version_is_reported_not_guessed() {
         let c = config(&[]).unwrap();
-        assert!(c.spark_version.unwrap_err().contains("SPARKWASM_SPARK_VERSION"));
+        assert!(c
+            .spark_version
+            .unwrap_err()
+            .contains("SPARKWASM_SPARK_VERSION"));
         assert!(!c.reuse);
     }
 

@@ -93,15 +93,15 @@ impl Connection {
                 return Ok(Some(ConnectionEnd::TaskFailed));
             }
         };
-        let header = match read_task_header(&mut self.io().reader, version, &DecodeLimits::default()) {
+        let limits = DecodeLimits::default();
+        let header = match read_task_header(&mut self.io().reader, version, &limits) {
             Ok(Some(header)) => header,
             Ok(None) => return Ok(None),
             Err(e) => {
+                let message =
+                    format!("sparkwasm worker: cannot read the task header ({version}): {e}");
                 let io = self.io();
-                write_exception(
-                    &mut io.writer,
-                    &format!("sparkwasm worker: cannot read the task header from Spark {version:?}: {e}"),
-                )?;
+                write_exception(&mut io.writer, &message)?;
                 io.writer.flush()?;
                 return Ok(Some(ConnectionEnd::TaskFailed));
             }
@@ -131,13 +131,18 @@ impl Connection {
         write_timing(&mut io.writer, version, &timing)?;
         write_end_of_data(&mut io.writer, &[])?;
         io.writer.flush()?;
-        if read_end_of_stream(&mut io.reader).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))? {
+        if read_end_of_stream(&mut io.reader)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?
+        {
             write_end_of_stream(&mut io.writer)?;
             io.writer.flush()?;
             Ok(Some(ConnectionEnd::Done))
         } else {
             // The JVM did not finish the stream properly: tell it not to reuse us.
-            sparkwasm_protocol::write_i32(&mut io.writer, sparkwasm_protocol::special::END_OF_DATA_SECTION)?;
+            sparkwasm_protocol::write_i32(
+                &mut io.writer,
+                sparkwasm_protocol::special::END_OF_DATA_SECTION,
+            )?;
             io.writer.flush()?;
             Ok(Some(ConnectionEnd::TaskFailed))
         }
@@ -173,10 +178,15 @@ impl Connection {
             .to_request(module.info(), partition)
             .map_err(|e| TaskFailure(context(&e.to_string())))?;
 
-        let mut io = self.io.take().expect("the connection owns its io between tasks");
+        let mut io = self
+            .io
+            .take()
+            .expect("the connection owns its io between tasks");
         io.begin_task();
         let (io, result) = runtime.run_task(&module, &request, io);
         self.io = Some(io);
-        result.map(drop).map_err(|e| TaskFailure(context(&e.to_string())))
+        result
+            .map(drop)
+            .map_err(|e| TaskFailure(context(&e.to_string())))
     }
 }

@@ -76,7 +76,8 @@ pub fn run(config: WorkerConfig) -> anyhow::Result<()> {
             Err(e) => return Err(e.into()),
         }
         let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
-        let (accept_ready, stdin_ready, term_ready) = (ready(&fds[0]), ready(&fds[1]), ready(&fds[2]));
+        let (accept_ready, stdin_ready, term_ready) =
+            (ready(&fds[0]), ready(&fds[1]), ready(&fds[2]));
         if term_ready {
             break;
         }
@@ -135,7 +136,8 @@ pub fn run(config: WorkerConfig) -> anyhow::Result<()> {
 
 fn listen(config: &WorkerConfig) -> io::Result<Listener> {
     if std::env::var("PYTHON_UNIX_DOMAIN_ENABLED").is_ok_and(|v| v.eq_ignore_ascii_case("true")) {
-        let dir = std::env::var("PYTHON_WORKER_FACTORY_SOCK_DIR").unwrap_or_else(|_| std::env::temp_dir().display().to_string());
+        let dir = std::env::var("PYTHON_WORKER_FACTORY_SOCK_DIR")
+            .unwrap_or_else(|_| std::env::temp_dir().display().to_string());
         let path = PathBuf::from(dir).join(format!(".sparkwasm-{}.sock", getpid()));
         let _ = std::fs::remove_file(&path);
         return Ok(Listener::Unix(UnixListener::bind(&path)?, path));
@@ -199,7 +201,10 @@ fn run_child(mut stream: Stream, config: WorkerConfig) -> i32 {
         let _ = nix::unistd::dup2_stdin(devnull.as_fd());
     }
     let pid = getpid().as_raw();
-    if handshake::write_pid(&mut stream, pid).and_then(|_| stream.flush()).is_err() {
+    if handshake::write_pid(&mut stream, pid)
+        .and_then(|_| stream.flush())
+        .is_err()
+    {
         return 1;
     }
     if stream.needs_auth() {
@@ -207,7 +212,9 @@ fn run_child(mut stream: Stream, config: WorkerConfig) -> i32 {
             eprintln!("sparkwasm worker: TCP mode without PYTHON_WORKER_FACTORY_SECRET");
             return 1;
         };
-        if let Err(e) = handshake::accept_client(&mut stream, &secret, &sparkwasm_protocol::Limits::default()) {
+        if let Err(e) =
+            handshake::accept_client(&mut stream, &secret, &sparkwasm_protocol::Limits::default())
+        {
             eprintln!("sparkwasm worker: authentication failed: {e}");
             return 1;
         }
@@ -229,7 +236,16 @@ pub(crate) fn serve(stream: Stream, config: WorkerConfig) -> i32 {
             }
             0
         }
-        Err(e) if matches!(e.kind(), io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset | io::ErrorKind::UnexpectedEof) => 0,
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::BrokenPipe
+                    | io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::UnexpectedEof
+            ) =>
+        {
+            0
+        }
         Err(e) => {
             eprintln!("sparkwasm worker {}: connection failed: {e}", getpid());
             1

@@ -2,6 +2,7 @@
 //! [pyspark.worker]` or `<pythonExec> -m pyspark.worker`; people run
 //! `sparkwasm-worker inspect <module.wasm>` to see what a module declares.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
@@ -15,6 +16,13 @@ const USAGE: &str = "usage: sparkwasm-worker -m <daemon-or-worker-module> [<work
 fn main() -> ExitCode {
     match run() {
         Ok(code) => ExitCode::from(code),
+        // A reader that went away (`inspect … | head`) is not an error.
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("sparkwasm-worker: {e:#}");
             ExitCode::from(2)
@@ -26,20 +34,30 @@ fn run() -> anyhow::Result<u8> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("--version") => {
-            println!("sparkwasm-worker {} (ABI {})", env!("CARGO_PKG_VERSION"), sparkwasm_abi::ABI_VERSION);
+            writeln!(
+                std::io::stdout(),
+                "sparkwasm-worker {} (ABI {})",
+                env!("CARGO_PKG_VERSION"),
+                sparkwasm_abi::ABI_VERSION
+            )?;
             Ok(0)
         }
         Some("inspect") => {
             let path = args.get(1).context(USAGE)?;
             let bytes = std::fs::read(path).with_context(|| format!("reading {path}"))?;
             let info = sparkwasm_runtime::inspect(&bytes)?;
-            println!("{}", serde_json::to_string_pretty(&serde_json::json!({
+            let description = serde_json::json!({
                 "digest": info.digest,
                 "abi_version": sparkwasm_abi::ABI_VERSION,
                 "functions": info.functions.iter().map(|f| serde_json::json!({
                     "name": f.name, "kind": f.kind, "input": f.input, "output": f.output,
                 })).collect::<Vec<_>>(),
-            }))?);
+            });
+            writeln!(
+                std::io::stdout(),
+                "{}",
+                serde_json::to_string_pretty(&description)?
+            )?;
             Ok(0)
         }
         Some("-m") => {

@@ -226,7 +226,11 @@ impl ManifestStepKind {
 impl Manifest {
     /// Checks the manifest against the module's descriptors and turns it into the runtime's
     /// task request for `partition`.
-    pub fn to_request(&self, module: &ModuleInfo, partition: i32) -> Result<TaskRequest, ManifestError> {
+    pub fn to_request(
+        &self,
+        module: &ModuleInfo,
+        partition: i32,
+    ) -> Result<TaskRequest, ManifestError> {
         let describe = |name: &str| {
             module.function(name).ok_or_else(|| {
                 let known: Vec<&str> = module.functions.iter().map(|f| f.name.as_str()).collect();
@@ -323,7 +327,10 @@ mod tests {
         let command = decode(&bytes).unwrap();
         assert_eq!(command.module, b"\0asm-module");
         assert_eq!(command.manifest.input, ManifestInput::Utf8);
-        assert_eq!(command.manifest.output, ManifestOutput::Shuffle { partitions: 4 });
+        assert_eq!(
+            command.manifest.output,
+            ManifestOutput::Shuffle { partitions: 4 }
+        );
         assert_eq!(command.manifest.pipeline_names(), vec!["split", "add"]);
     }
 
@@ -335,10 +342,16 @@ mod tests {
 
     #[test]
     fn refuses_a_pickled_python_function_and_other_versions() {
-        assert!(matches!(decode(b"\x80\x05\x95"), Err(ManifestError::NotSparkwasm)));
+        assert!(matches!(
+            decode(b"\x80\x05\x95"),
+            Err(ManifestError::NotSparkwasm)
+        ));
         let mut bytes = envelope(&manifest_json(""), b"");
         bytes[6] = 9;
-        assert!(matches!(decode(&bytes), Err(ManifestError::UnsupportedVersion { found: 9 })));
+        assert!(matches!(
+            decode(&bytes),
+            Err(ManifestError::UnsupportedVersion { found: 9 })
+        ));
     }
 
     #[test]

@@ -60,7 +60,10 @@ impl SocketIo {
                 }
                 RecordHeader::Null => {}
                 RecordHeader::Data(len) => {
-                    let skipped = io::copy(&mut (&mut self.reader).take(u64::from(len)), &mut io::sink())?;
+                    let skipped = io::copy(
+                        &mut (&mut self.reader).take(u64::from(len)),
+                        &mut io::sink(),
+                    )?;
                     if skipped < u64::from(len) {
                         return Err(io::ErrorKind::UnexpectedEof.into());
                     }
@@ -70,7 +73,8 @@ impl SocketIo {
     }
 
     fn next_header(&mut self) -> io::Result<RecordHeader> {
-        read_record_header(&mut self.reader).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
+        read_record_header(&mut self.reader)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
     }
 }
 
@@ -90,7 +94,9 @@ impl TaskIo for SocketIo {
                 }
                 RecordHeader::Null => (NULL_RECORD, 0),
                 RecordHeader::Data(len) => (
-                    i32::try_from(len).map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "record longer than 2 GiB"))?,
+                    i32::try_from(len).map_err(|_| {
+                        io::Error::new(io::ErrorKind::InvalidData, "record longer than 2 GiB")
+                    })?,
                     len as usize,
                 ),
             };
@@ -107,7 +113,11 @@ impl TaskIo for SocketIo {
             self.reader.read_exact(&mut buf[filled..filled + payload])?;
             filled += payload;
         }
-        Ok(if filled == 0 { InputBatch::End } else { InputBatch::Filled(filled) })
+        Ok(if filled == 0 {
+            InputBatch::End
+        } else {
+            InputBatch::Filled(filled)
+        })
     }
 
     fn write_output(&mut self, records: &[u8]) -> io::Result<()> {

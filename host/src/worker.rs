@@ -35,11 +35,18 @@ pub fn run(config: WorkerConfig) -> anyhow::Result<i32> {
             .secret
             .clone()
             .context("TCP mode without PYTHON_WORKER_FACTORY_SECRET")?;
-        handshake::authenticate_to_server(&mut stream, &secret).context("authenticating to the JVM")?;
+        handshake::authenticate_to_server(&mut stream, &secret)
+            .context("authenticating to the JVM")?;
     }
-    handshake::write_pid(&mut stream, i32::try_from(std::process::id()).unwrap_or(i32::MAX))?;
+    handshake::write_pid(
+        &mut stream,
+        i32::try_from(std::process::id()).unwrap_or(i32::MAX),
+    )?;
     stream.flush()?;
     // One process, one task: a non-daemon worker is never reused.
-    let config = WorkerConfig { reuse: false, ..config };
+    let config = WorkerConfig {
+        reuse: false,
+        ..config
+    };
     Ok(serve(stream, config))
 }

@@ -82,7 +82,9 @@ struct Jvm {
 
 impl Jvm {
     fn new(stream: TcpStream) -> Self {
-        stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
         Jvm {
             reader: BufReader::new(stream.try_clone().unwrap()),
             writer: BufWriter::new(stream),
@@ -90,7 +92,12 @@ impl Jvm {
     }
 
     fn send_task(&mut self, partition: i32, command: Vec<u8>, batches: &[Vec<i64>]) {
-        jvm::write_task_header(&mut self.writer, SparkVersion::V4_3, &header(partition, command)).unwrap();
+        jvm::write_task_header(
+            &mut self.writer,
+            SparkVersion::V4_3,
+            &header(partition, command),
+        )
+        .unwrap();
         for batch in batches {
             let frame = serde_pickle::to_vec(batch, SerOptions::new()).unwrap();
             write_frame(&mut self.writer, &frame).unwrap();
@@ -108,21 +115,36 @@ impl Jvm {
             match len {
                 special::TIMING_DATA => break,
                 special::PYTHON_EXCEPTION_THROWN => {
-                    return Answer::Exception(read_str(&mut self.reader, 1 << 20, "exception").unwrap())
+                    return Answer::Exception(
+                        read_str(&mut self.reader, 1 << 20, "exception").unwrap(),
+                    )
                 }
                 n => {
                     let mut frame = vec![0; usize::try_from(n).expect("a data frame")];
                     self.reader.read_exact(&mut frame).unwrap();
-                    values.extend(serde_pickle::from_slice::<Vec<i64>>(&frame, DeOptions::new()).unwrap());
+                    values.extend(
+                        serde_pickle::from_slice::<Vec<i64>>(&frame, DeOptions::new()).unwrap(),
+                    );
                 }
             }
         }
         for _ in 0..6 {
             read_i64(&mut self.reader).unwrap();
         }
-        assert_eq!(read_i32(&mut self.reader).unwrap(), special::END_OF_DATA_SECTION);
-        assert_eq!(read_i32(&mut self.reader).unwrap(), 0, "no accumulator updates");
-        assert_eq!(read_i32(&mut self.reader).unwrap(), special::END_OF_STREAM, "reusable");
+        assert_eq!(
+            read_i32(&mut self.reader).unwrap(),
+            special::END_OF_DATA_SECTION
+        );
+        assert_eq!(
+            read_i32(&mut self.reader).unwrap(),
+            0,
+            "no accumulator updates"
+        );
+        assert_eq!(
+            read_i32(&mut self.reader).unwrap(),
+            special::END_OF_STREAM,
+            "reusable"
+        );
         Answer::Values(values)
     }
 }
@@ -163,7 +185,10 @@ impl Daemon {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         let pid = read_i32(&mut stream).unwrap();
         assert!(pid > 0);
-        assert!(std::path::Path::new(&format!("/proc/{pid}")).exists(), "the pid is a live process");
+        assert!(
+            std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "the pid is a live process"
+        );
         write_str(&mut stream, SECRET).unwrap();
         assert_eq!(read_str(&mut stream, 16, "auth reply").unwrap(), "ok");
         (Jvm::new(stream), pid)
@@ -191,13 +216,24 @@ impl Drop for Daemon {
 fn triple_then_filter(module: &[u8]) -> Vec<u8> {
     command(
         module,
-        &[("map", "triple_plus_one"), ("filter", "is_multiple_of_four")],
-        &[("triple_plus_one", "map"), ("is_multiple_of_four", "filter")],
+        &[
+            ("map", "triple_plus_one"),
+            ("filter", "is_multiple_of_four"),
+        ],
+        &[
+            ("triple_plus_one", "map"),
+            ("is_multiple_of_four", "filter"),
+        ],
     )
 }
 
 fn expected(batches: &[Vec<i64>]) -> Vec<i64> {
-    batches.iter().flatten().map(|x| x * 3 + 1).filter(|x| x % 4 == 0).collect()
+    batches
+        .iter()
+        .flatten()
+        .map(|x| x * 3 + 1)
+        .filter(|x| x % 4 == 0)
+        .collect()
 }
 
 #[test]
@@ -206,9 +242,16 @@ fn daemon_serves_several_tasks_on_one_connection() {
     let daemon = Daemon::start();
     let (mut jvm, pid) = daemon.connect();
     for partition in 0..3 {
-        let batches = vec![(0..100).map(|x| x * i64::from(partition + 1)).collect(), vec![-5, 17, 1001]];
+        let batches = vec![
+            (0..100).map(|x| x * i64::from(partition + 1)).collect(),
+            vec![-5, 17, 1001],
+        ];
         jvm.send_task(partition, triple_then_filter(&module), &batches);
-        assert_eq!(jvm.read_answer(), Answer::Values(expected(&batches)), "task {partition}");
+        assert_eq!(
+            jvm.read_answer(),
+            Answer::Values(expected(&batches)),
+            "task {partition}"
+        );
     }
     // A second connection gets its own process.
     let (mut other, other_pid) = daemon.connect();
@@ -222,13 +265,20 @@ fn a_failing_task_is_reported_and_the_daemon_keeps_serving() {
     let module = module_bytes(TYPED_GUEST);
     let daemon = Daemon::start();
     let (mut jvm, _) = daemon.connect();
-    jvm.send_task(5, command(&module, &[("map", "explode")], &[("explode", "map")]), &[vec![1, 13]]);
+    jvm.send_task(
+        5,
+        command(&module, &[("map", "explode")], &[("explode", "map")]),
+        &[vec![1, 13]],
+    );
     let Answer::Exception(message) = jvm.read_answer() else {
         panic!("expected an exception")
     };
     let digest = sparkwasm_runtime::digest_hex(&module);
     for needle in ["boom at 13", "explode", "partition 5", &digest[..12]] {
-        assert!(message.contains(needle), "{needle:?} missing from: {message}");
+        assert!(
+            message.contains(needle),
+            "{needle:?} missing from: {message}"
+        );
     }
     let (mut next, _) = daemon.connect();
     next.send_task(0, triple_then_filter(&module), &[vec![1]]);
@@ -256,7 +306,12 @@ fn a_malformed_data_section_fails_the_task_without_hanging() {
     let module = module_bytes(TYPED_GUEST);
     let daemon = Daemon::start();
     let (mut jvm, _) = daemon.connect();
-    jvm::write_task_header(&mut jvm.writer, SparkVersion::V4_3, &header(0, triple_then_filter(&module))).unwrap();
+    jvm::write_task_header(
+        &mut jvm.writer,
+        SparkVersion::V4_3,
+        &header(0, triple_then_filter(&module)),
+    )
+    .unwrap();
     write_i32(&mut jvm.writer, -7).unwrap(); // no such special length
     jvm.writer.flush().unwrap();
     let Answer::Exception(message) = jvm.read_answer() else {
@@ -282,7 +337,10 @@ fn the_kill_channel_kills_the_named_worker_only() {
     let (mut jvm, _) = daemon.connect();
     jvm.send_task(0, triple_then_filter(&module), &[vec![5]]);
     assert_eq!(jvm.read_answer(), Answer::Values(vec![16]));
-    assert!(!daemon.wait_exit(Duration::from_millis(100)), "the daemon survives");
+    assert!(
+        !daemon.wait_exit(Duration::from_millis(100)),
+        "the daemon survives"
+    );
 }
 
 #[test]
@@ -329,7 +387,10 @@ fn non_daemon_mode_connects_back_authenticates_and_serves_one_task() {
             assert!(status.success(), "{status}");
             break;
         }
-        assert!(Instant::now() < deadline, "the non-daemon worker exits after its task");
+        assert!(
+            Instant::now() < deadline,
+            "the non-daemon worker exits after its task"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }

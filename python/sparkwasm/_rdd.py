@@ -27,7 +27,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Tuple, overload
 
 from pyspark import RDD
-from pyspark.core.rdd import Partitioner, portable_hash
+
+try:
+    from pyspark.core.rdd import Partitioner, portable_hash
+except ImportError:  # PySpark 3.5 keeps them in pyspark.rdd
+    from pyspark.rdd import Partitioner, portable_hash  # type: ignore[no-redef, import-not-found]
 from pyspark.serializers import (
     AutoBatchedSerializer,
     BatchedSerializer,

@@ -102,7 +102,11 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.kind.describe(), self.message)?;
         if !self.guest_stderr.trim().is_empty() {
-            write!(f, "\n--- guest stderr ---\n{}", self.guest_stderr.trim_end())?;
+            write!(
+                f,
+                "\n--- guest stderr ---\n{}",
+                self.guest_stderr.trim_end()
+            )?;
         }
         Ok(())
     }

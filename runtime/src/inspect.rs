@@ -36,7 +36,9 @@ impl ModuleInfo {
 pub fn inspect(bytes: &[u8]) -> Result<ModuleInfo, Error> {
     let invalid = |message: String| Error::new(ErrorKind::InvalidModule, message);
     if !bytes.starts_with(b"\0asm") {
-        return Err(invalid("not a WebAssembly module (missing \\0asm magic)".into()));
+        return Err(invalid(
+            "not a WebAssembly module (missing \\0asm magic)".into(),
+        ));
     }
     let mut descriptor_sections = Vec::new();
     let mut exports = Vec::new();
@@ -97,7 +99,12 @@ pub fn inspect(bytes: &[u8]) -> Result<ModuleInfo, Error> {
             functions.push(descriptor);
         }
     }
-    for required in [EXPORT_MEMORY, EXPORT_ALLOC, EXPORT_RUN_TASK, EXPORT_ABI_VERSION] {
+    for required in [
+        EXPORT_MEMORY,
+        EXPORT_ALLOC,
+        EXPORT_RUN_TASK,
+        EXPORT_ABI_VERSION,
+    ] {
         if !exports.iter().any(|e| e == required) {
             return Err(invalid(format!("missing required export `{required}`")));
         }
@@ -185,7 +192,10 @@ mod tests {
     #[test]
     fn refuses_a_module_without_descriptors() {
         let bytes = wat::parse_str("(module)").unwrap();
-        assert_eq!(inspect(&bytes).unwrap_err().kind(), ErrorKind::InvalidModule);
+        assert_eq!(
+            inspect(&bytes).unwrap_err().kind(),
+            ErrorKind::InvalidModule
+        );
     }
 
     #[test]

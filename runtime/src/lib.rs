@@ -19,4 +19,6 @@ pub use inspect::{digest_hex, inspect, ModuleInfo};
 pub use io::{InputBatch, TaskIo};
 pub use limits::Limits;
 pub use sandbox::{LoadedModule, Runtime, TaskReport, TaskRequest, TaskState, TaskStep};
-pub use sparkwasm_abi::{FunctionDescriptor, FunctionKind, InputEncoding, OutputSpec, Side, StepKind};
+pub use sparkwasm_abi::{
+    FunctionDescriptor, FunctionKind, InputEncoding, OutputSpec, Side, StepKind,
+};

@@ -155,6 +155,9 @@ mod tests {
 
     #[test]
     fn memory_is_clamped_to_the_wasm32_address_space() {
-        assert_eq!(Limits::default().with_memory_bytes(u64::MAX).memory_bytes(), 4 << 30);
+        assert_eq!(
+            Limits::default().with_memory_bytes(u64::MAX).memory_bytes(),
+            4 << 30
+        );
     }
 }

@@ -13,8 +13,8 @@ use std::time::Instant;
 use sparkwasm_abi::{
     InputEncoding, OutputSpec, Side, Step, StepKind, TaskSpec, TypeRef, ABI_VERSION,
     EXPORT_ABI_VERSION, EXPORT_ALLOC, EXPORT_MEMORY, EXPORT_RUN_TASK, IMPORT_INPUT_NEXT,
-    IMPORT_MODULE, IMPORT_OUTPUT_WRITE, IMPORT_REPORT_ERROR, RECORD_HEADER_LEN,
-    STATUS_ERROR, STATUS_OK,
+    IMPORT_MODULE, IMPORT_OUTPUT_WRITE, IMPORT_REPORT_ERROR, RECORD_HEADER_LEN, STATUS_ERROR,
+    STATUS_OK,
 };
 use wasmtime::{
     Caller, Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Memory, Module,
@@ -464,7 +464,12 @@ fn run_in_store<I: TaskIo>(
     }
     let abi_version = instance
         .get_typed_func::<(), u32>(&mut *store, EXPORT_ABI_VERSION)
-        .map_err(|e| Error::new(ErrorKind::InvalidModule, format!("`{EXPORT_ABI_VERSION}`: {e}")))?
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidModule,
+                format!("`{EXPORT_ABI_VERSION}`: {e}"),
+            )
+        })?
         .call(&mut *store, ())
         .map_err(|e| classify(store, e, limits, started))?;
     if abi_version != ABI_VERSION {
@@ -534,7 +539,11 @@ fn run_in_store<I: TaskIo>(
         ));
     }
     memory
-        .write(&mut *store, usize::try_from(spec_ptr).unwrap_or(usize::MAX), &spec_bytes)
+        .write(
+            &mut *store,
+            usize::try_from(spec_ptr).unwrap_or(usize::MAX),
+            &spec_bytes,
+        )
         .map_err(|_| {
             Error::new(
                 ErrorKind::GuestFault,
@@ -544,7 +553,12 @@ fn run_in_store<I: TaskIo>(
 
     let run = instance
         .get_typed_func::<(u32, u32), i32>(&mut *store, EXPORT_RUN_TASK)
-        .map_err(|e| Error::new(ErrorKind::InvalidModule, format!("`{EXPORT_RUN_TASK}`: {e}")))?;
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidModule,
+                format!("`{EXPORT_RUN_TASK}`: {e}"),
+            )
+        })?;
     let status = run
         .call(&mut *store, (spec_ptr, spec_len))
         .map_err(|e| classify(store, e, limits, started))?;

@@ -7,10 +7,7 @@ guests ``target/wasm32-wasip1/release/{wordcount,typed_guest}.wasm`` (under
     cargo build --release -p sparkwasm-host
     cargo build --release --target wasm32-wasip1 -p wordcount -p typed-guest
 
-A missing artifact fails the tests that need it, unless ``SPARKWASM_ALLOW_MISSING_BUILD=1``
-turns the failure into a skip. ``SPARKWASM_FAKE_WORKER=1`` instead runs everything against
-``fake_worker.py`` (PySpark's worker with Python emulations of the guest functions) and
-hand-built stand-in modules: it checks the driver's side of the contract without Rust.
+``scripts/test.sh`` builds them first; a missing artifact fails the tests that need it.
 
 Contexts: Spark start-up is slow, so contexts are shared and only ONE is alive at a time
 (PySpark allows one per process anyway). ``sc`` is parametrized over the masters
@@ -22,17 +19,13 @@ is started once: Spark-free tests, then ``local[2]``, non-daemon, ``local-cluste
 from __future__ import annotations
 
 import os
-import stat
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, List, Optional, Tuple
 
 import pyspark
 import pytest
-
-import wasm_builder
 
 # local-cluster starts Spark Workers that launch executors with $SPARK_HOME/bin scripts; a pip
 # installed PySpark carries those in its package directory.
@@ -42,15 +35,12 @@ os.environ["SPARK_HOME"] = os.path.dirname(pyspark.__file__)
 os.environ["PYSPARK_PYTHON"] = sys.executable
 
 REPO = Path(__file__).resolve().parents[2]
-FAKE_WORKER = os.environ.get("SPARKWASM_FAKE_WORKER") == "1"
-ALLOW_MISSING = os.environ.get("SPARKWASM_ALLOW_MISSING_BUILD") == "1"
 
 MASTERS = ("local[2]", "local-cluster[2,1,1024]")
 BUILD_HINT = (
     "build with `cargo build --release -p sparkwasm-host` and "
-    "`cargo build --release --target wasm32-wasip1 -p wordcount -p typed-guest`; "
-    "set SPARKWASM_ALLOW_MISSING_BUILD=1 to skip instead, or SPARKWASM_FAKE_WORKER=1 to test "
-    "the driver against the fake worker"
+    "`cargo build --release --target wasm32-wasip1 -p wordcount -p typed-guest` "
+    "(scripts/test.sh does both)"
 )
 
 
@@ -63,30 +53,7 @@ class Artifacts:
     typed: Path
 
 
-_fake_dir: Optional[Path] = None
-
-
-def _fake_artifacts() -> Artifacts:
-    """A launcher script for fake_worker.py and stand-in modules, made once per session."""
-    global _fake_dir
-    if _fake_dir is None:
-        _fake_dir = Path(tempfile.mkdtemp(prefix="sparkwasm-fake-"))
-        launcher = _fake_dir / "sparkwasm-worker"
-        fake = Path(__file__).with_name("fake_worker.py")
-        launcher.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{fake}" "$@"\n')
-        launcher.chmod(launcher.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-        (_fake_dir / "wordcount.wasm").write_bytes(wasm_builder.module(wasm_builder.WORDCOUNT_FUNCTIONS))
-        (_fake_dir / "typed_guest.wasm").write_bytes(wasm_builder.module(wasm_builder.TYPED_FUNCTIONS))
-    return Artifacts(
-        worker=_fake_dir / "sparkwasm-worker",
-        wordcount=_fake_dir / "wordcount.wasm",
-        typed=_fake_dir / "typed_guest.wasm",
-    )
-
-
 def _expected_artifacts() -> Artifacts:
-    if FAKE_WORKER:
-        return _fake_artifacts()
     # Cargo's own override of the target directory, so a build elsewhere is found too.
     target = Path(os.environ.get("CARGO_TARGET_DIR") or REPO / "target")
     guests = target / "wasm32-wasip1" / "release"
@@ -99,14 +66,11 @@ def _expected_artifacts() -> Artifacts:
 
 @pytest.fixture(scope="session")
 def artifacts() -> Artifacts:
-    """The built worker and guests; fails (or skips, see module docs) when one is missing."""
+    """The built worker and guests; fails when one is missing."""
     found = _expected_artifacts()
     missing = [str(p) for p in (found.worker, found.wordcount, found.typed) if not p.is_file()]
     if missing:
-        message = f"missing build artifacts: {', '.join(missing)}; {BUILD_HINT}"
-        if ALLOW_MISSING:
-            pytest.skip(message)
-        pytest.fail(message)
+        pytest.fail(f"missing build artifacts: {', '.join(missing)}; {BUILD_HINT}")
     return found
 
 

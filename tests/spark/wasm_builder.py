@@ -2,8 +2,7 @@
 
 The driver only reads a module's header, custom sections and export section, so the tests
 build exactly those bytes (no code): enough to exercise every check of ``sparkwasm.load``
-without a Rust toolchain. The same builder makes the stand-in modules the fake worker mode
-of ``conftest.py`` uses.
+without a Rust toolchain.
 """
 
 from __future__ import annotations

@@ -294,7 +294,10 @@ mod tests {
         };
         let json = serde_json::to_string(&d).unwrap();
         assert!(json.contains("\"kind\":\"flat_map\""), "{json}");
-        assert_eq!(serde_json::from_str::<FunctionDescriptor>(&json).unwrap(), d);
+        assert_eq!(
+            serde_json::from_str::<FunctionDescriptor>(&json).unwrap(),
+            d
+        );
         let extra = json.replacen('{', "{\"surprise\":1,", 1);
         assert!(serde_json::from_str::<FunctionDescriptor>(&extra).is_err());
     }

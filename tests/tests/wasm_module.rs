@@ -1,57 +1,11 @@
-//! Builds the example guests for `wasm32-wasip1` and checks what a host sees in the module
-//! without running it: the `sparkwasm.functions` descriptor section, the exports and the
-//! imports, with their wasm signatures.
-//!
-//! The guests are built from source by a nested `cargo build` into a target directory of its
-//! own (beside this test's), so it never waits on the lock of the build running this test.
-//! The first run compiles the guests' dependencies for wasm32 (a minute or two); later runs
-//! reuse them. Needs the `wasm32-wasip1` target (`rustup target add wasm32-wasip1`).
+//! What a host sees in the built example guests without running them: the
+//! `sparkwasm.functions` descriptor section, the exports and the imports, with their wasm
+//! signatures. The guests are built from source by this crate's `build.rs`.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
 
 use sparkwasm_abi::{split_descriptor_section, FunctionDescriptor, FunctionKind, ABI_VERSION};
 use wasmparser::{Parser, Payload, TypeRef};
-
-/// Builds both guest crates once per test run; returns the directory holding the `.wasm`s.
-fn guest_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        // current_exe is <target>/<profile>/deps/<test binary>.
-        let exe = std::env::current_exe().expect("test binary path");
-        let target = exe
-            .ancestors()
-            .nth(3)
-            .expect("target directory")
-            .to_path_buf();
-        let target = target.join("sparkwasm-guest-wasm");
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .expect("workspace root");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .current_dir(workspace)
-            .args([
-                "build",
-                "--release",
-                "--target",
-                "wasm32-wasip1",
-                "-p",
-                "wordcount",
-            ])
-            .args(["-p", "typed-guest", "--target-dir"])
-            .arg(&target)
-            .status()
-            .expect("run cargo");
-        assert!(
-            status.success(),
-            "building the guests for wasm32-wasip1 failed"
-        );
-        target.join("wasm32-wasip1").join("release")
-    })
-}
 
 /// What a host reads from a module's metadata.
 struct Module {
@@ -62,8 +16,8 @@ struct Module {
     exports: BTreeMap<String, String>,
 }
 
-fn inspect(file: &str) -> Module {
-    let bytes = std::fs::read(guest_dir().join(file)).expect("read the built module");
+fn inspect(path: &str) -> Module {
+    let bytes = sparkwasm_tests::module_bytes(path);
     let mut types = Vec::new();
     let mut functions = Vec::new(); // type index of every function, imports first
     let mut descriptors = None;
@@ -150,7 +104,7 @@ fn descriptor(name: &str, kind: FunctionKind, input: &str, output: &str) -> Func
 
 #[test]
 fn wordcount_carries_its_descriptors() {
-    let module = inspect("wordcount.wasm");
+    let module = inspect(sparkwasm_tests::WORDCOUNT);
     assert_eq!(
         module.descriptors,
         vec![
@@ -164,7 +118,7 @@ fn wordcount_carries_its_descriptors() {
 
 #[test]
 fn wordcount_exports_and_imports_are_the_abi() {
-    let module = inspect("wordcount.wasm");
+    let module = inspect(sparkwasm_tests::WORDCOUNT);
     println!(
         "exports: {:#?}\nimports: {:#?}",
         module.exports, module.imports
@@ -217,7 +171,7 @@ fn wordcount_exports_and_imports_are_the_abi() {
 
 #[test]
 fn typed_guest_carries_its_descriptors() {
-    let module = inspect("typed_guest.wasm");
+    let module = inspect(sparkwasm_tests::TYPED_GUEST);
     let by_name: BTreeMap<&str, (FunctionKind, &str, &str)> = module
         .descriptors
         .iter()
