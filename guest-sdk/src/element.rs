@@ -1,28 +1,34 @@
 //! The type-erased registration of a function and of its element types, and function handles.
 //!
-//! The macros expand each author function into one `'static` [`Function`]. Everything typed
-//! lives behind plain fn pointers that the expansion monomorphized for the author's concrete
-//! types, so the task runner (which only sees handles at run time) can chain steps it knows
+//! The macros expand each author function into a zero-sized type implementing one of the
+//! `*Fn` traits below, and one `'static` [`Function`] built from it by a `const` constructor.
+//! Everything typed lives behind plain fn pointers to generic SDK functions instantiated for
+//! that type, so the planner (which only sees handles at run time) can chain steps it knows
 //! nothing about:
 //!
-//! * [`ElementType`] knows how to decode input records into `T` and encode `T` as output,
-//!   and carries its [`TypeId`] so adjacent steps are checked before any record moves.
+//! * [`ElementType`] knows how to decode input records into `T`, encode `T` as output, and
+//!   convert `T` to and from [`Value`]s; its [`TypeId`] tells the planner whether two adjacent
+//!   steps line up (then elements stay typed) or must meet through `Value`s.
 //! * [`PairOps`] exist only for `(K, V)` element types (found by autoref specialization on
-//!   [`Probe`] where the type is concrete). They hold what needs `K`: `reduceByKey` and shuffle
-//!   partitioning.
-//! * Between steps, records travel as a [`Stream`]: a `Box<dyn Any>` holding a
-//!   `Box<dyn Iterator<Item = T>>`, downcast once per step per partition, never per record.
+//!   [`Probe`] where the type is concrete). They hold what needs `K`: typed `reduce_by_key`,
+//!   `first_by_key`, `sort_by_key`, `keys`, `values` and shuffle partitioning.
+//! * [`Ops`] are a function's entry points by kind: the typed one, over a stream of its own
+//!   input type, and the dynamic ones, over `Value`s (decode, call, encode), which keyed
+//!   steps on dynamic pairs and type bridges use.
 
 use std::any::{type_name, Any, TypeId};
 use std::marker::PhantomData;
+use std::rc::Rc;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use sparkwasm_abi::{FunctionKind, InputEncoding, OutputSpec};
+use sparkwasm_abi::{FunctionKind, InputEncoding};
 
 use crate::error::Error;
-use crate::output::Output;
-use crate::{input, output, steps};
+use crate::output::{Output, TypedSink};
+use crate::stream::{Slot, Stream};
+use crate::value::Value;
+use crate::{input, keyed, output, steps, stream};
 
 /// What an element type needs: serde both ways, and no borrowed data.
 #[diagnostic::on_unimplemented(
@@ -33,39 +39,8 @@ pub trait Element: Serialize + DeserializeOwned + 'static {}
 
 impl<T: Serialize + DeserializeOwned + 'static> Element for T {}
 
-/// A partition's records of one element type, as a boxed iterator.
-pub type Rows<T> = Box<dyn Iterator<Item = T>>;
-
-/// The records flowing between two steps, with their element type erased.
-pub struct Stream(Box<dyn Any>);
-
-impl Stream {
-    /// Erases the element type of `rows`.
-    pub(crate) fn new<T: 'static>(rows: impl Iterator<Item = T> + 'static) -> Self {
-        let rows: Rows<T> = Box::new(rows);
-        Stream(Box::new(rows))
-    }
-
-    /// Recovers the records as `T`. The plan checked the types, so a mismatch here is a bug.
-    pub(crate) fn into_rows<T: 'static>(self, at: &str) -> Result<Rows<T>, Error> {
-        self.0.downcast::<Rows<T>>().map(|rows| *rows).map_err(|_| {
-            Error::internal(format!(
-                "{at}: the records are not of type {}",
-                type_name::<T>()
-            ))
-        })
-    }
-}
-
-/// Decodes the task's input records as a stream of this element type.
-pub(crate) type SourceFn = fn(InputEncoding, &'static str) -> Stream;
-/// Encodes a stream of this element type as pickle or binary output.
-pub(crate) type SinkFn = fn(Stream, OutputSpec, &'static str, &mut Output) -> Result<(), Error>;
-/// Merges the values of equal keys with a reduce function (a `&fn(V, V) -> V` as `Any`).
-pub(crate) type ReduceByKeyFn =
-    fn(Stream, &'static (dyn Any + Sync), &'static str) -> Result<Stream, Error>;
-/// Writes a stream of pairs as shuffle output for the given number of partitions.
-pub(crate) type ShuffleFn = fn(Stream, u32, &mut Output) -> Result<(), Error>;
+/// A label for errors: which step (or output) of the task, and what it was doing.
+pub(crate) type Label = Rc<str>;
 
 /// The run-time description of one element type.
 #[derive(Clone, Copy)]
@@ -73,8 +48,18 @@ pub struct ElementType {
     /// The type as the author spelled it (`(String,i64)`), for messages.
     pub(crate) name: &'static str,
     pub(crate) id: TypeId,
-    pub(crate) source: SourceFn,
-    pub(crate) sink: SinkFn,
+    /// Decodes the task's input records as this type.
+    pub(crate) source: fn(InputEncoding, &'static str) -> Stream,
+    /// Writes a stream of this type.
+    pub(crate) sink: fn(Stream, TypedSink, &'static str, &mut Output) -> Result<(), Error>,
+    /// Turns a stream of this type into a stream of `Value`s.
+    pub(crate) to_values: fn(Stream, Label) -> Result<Stream, Error>,
+    /// Turns a stream of `Value`s into a stream of this type.
+    pub(crate) from_values: fn(Stream, Label) -> Result<Stream, Error>,
+    /// Decodes one `Value` into a [`Slot`] of this type.
+    pub(crate) slot_from_value: fn(Value) -> Result<Slot, String>,
+    /// Encodes the content of a [`Slot`] of this type.
+    pub(crate) slot_to_value: fn(&Slot) -> Result<Value, String>,
     /// Present when the type is a pair `(K, V)`.
     pub(crate) pair: Option<PairOps>,
 }
@@ -87,25 +72,56 @@ impl ElementType {
             id: TypeId::of::<T>(),
             source: input::source::<T>,
             sink: output::sink::<T>,
+            to_values: stream::to_values::<T>,
+            from_values: stream::from_values::<T>,
+            slot_from_value: Slot::from_value::<T>,
+            slot_to_value: Slot::to_value::<T>,
             pair,
         }
     }
+
+    /// Describes `T`, a type no function declares (the key or value type of a pair).
+    fn unnamed<T: Element>() -> Self {
+        ElementType::of::<T>(type_name::<T>(), None)
+    }
 }
+
+/// Typed `reduce_by_key`/`fold_by_key`: the records, the boxed `fn(V, V) -> V`, the zero,
+/// the function's name and the step's label.
+pub(crate) type MergeByKeyFn =
+    fn(Stream, Box<dyn Any>, Option<Value>, &'static str, Label) -> Result<Stream, Error>;
 
 /// The operations that need a pair type's key type `K`.
 #[derive(Clone, Copy)]
 pub struct PairOps {
-    /// `TypeId` of `V`, checked against the reduce function's value type.
+    /// `TypeId` of `K`, checked against partitioner functions' key type.
+    pub(crate) key_id: TypeId,
+    /// `TypeId` of `V`, checked against reduce functions' value type.
     pub(crate) value_id: TypeId,
-    pub(crate) reduce_by_key: ReduceByKeyFn,
-    pub(crate) shuffle: ShuffleFn,
+    pub(crate) key: fn() -> ElementType,
+    pub(crate) value: fn() -> ElementType,
+    /// Per key, merges values with a typed `fn(V, V) -> V` (boxed as `Any`), starting from
+    /// the decoded zero when there is one (foldByKey) or from the first value (reduceByKey).
+    pub(crate) merge_by_key: MergeByKeyFn,
+    pub(crate) first_by_key: fn(Stream, Label) -> Result<Stream, Error>,
+    pub(crate) keys: fn(Stream) -> Result<Stream, Error>,
+    pub(crate) values: fn(Stream) -> Result<Stream, Error>,
+    pub(crate) sort_by_key: fn(Stream, bool, Label) -> Result<Stream, Error>,
+    pub(crate) shuffle: fn(Stream, u32, &output::KeyPartitioner, &mut Output) -> Result<(), Error>,
 }
 
 impl PairOps {
     fn of<K: Element, V: Element>() -> Self {
         PairOps {
+            key_id: TypeId::of::<K>(),
             value_id: TypeId::of::<V>(),
-            reduce_by_key: steps::reduce_by_key::<K, V>,
+            key: ElementType::unnamed::<K>,
+            value: ElementType::unnamed::<V>,
+            merge_by_key: keyed::merge_by_key::<K, V>,
+            first_by_key: keyed::first_by_key::<K, V>,
+            keys: keyed::keys::<K, V>,
+            values: keyed::values::<K, V>,
+            sort_by_key: keyed::sort_by_key::<K, V>,
             shuffle: output::shuffle::<K, V>,
         }
     }
@@ -144,13 +160,200 @@ impl<T> NotPairProbe for &Probe<T> {
     }
 }
 
-/// What a step does with a function, by kind.
+/// `#[sparkwasm::map]`: `fn(T) -> U`.
+pub trait MapFn: 'static {
+    /// `T`.
+    type In: Element;
+    /// `U`.
+    type Out: Element;
+    /// The function's name.
+    const NAME: &'static str;
+    /// Calls the author's function.
+    fn call(x: Self::In) -> Self::Out;
+}
+
+/// `#[sparkwasm::flat_map]`: `fn(T) -> impl IntoIterator<Item = U>`.
+pub trait FlatMapFn: 'static {
+    /// `T`.
+    type In: Element;
+    /// `U`.
+    type Out: Element;
+    /// The function's name.
+    const NAME: &'static str;
+    /// Calls the author's function.
+    fn call(x: Self::In) -> impl IntoIterator<Item = Self::Out, IntoIter: 'static> + 'static;
+}
+
+/// `#[sparkwasm::filter]`: `fn(&T) -> bool`.
+pub trait FilterFn: 'static {
+    /// `T`.
+    type In: Element;
+    /// The function's name.
+    const NAME: &'static str;
+    /// Calls the author's function.
+    fn call(x: &Self::In) -> bool;
+}
+
+/// `#[sparkwasm::map_partitions]`: `fn(impl Iterator<Item = T>) -> impl Iterator<Item = U>`.
+pub trait MapPartitionsFn: 'static {
+    /// `T`.
+    type In: Element;
+    /// `U`.
+    type Out: Element;
+    /// The function's name.
+    const NAME: &'static str;
+    /// Calls the author's function.
+    fn call(
+        rows: Rows<Self::In>,
+    ) -> impl IntoIterator<Item = Self::Out, IntoIter: 'static> + 'static;
+}
+
+/// `#[sparkwasm::map_partitions_with_index]`:
+/// `fn(u32, impl Iterator<Item = T>) -> impl Iterator<Item = U>`.
+pub trait MapPartitionsWithIndexFn: 'static {
+    /// `T`.
+    type In: Element;
+    /// `U`.
+    type Out: Element;
+    /// The function's name.
+    const NAME: &'static str;
+    /// Calls the author's function.
+    fn call(
+        index: u32,
+        rows: Rows<Self::In>,
+    ) -> impl IntoIterator<Item = Self::Out, IntoIter: 'static> + 'static;
+}
+
+/// `#[sparkwasm::reduce]`: `fn(V, V) -> V`.
+pub trait ReduceFn: 'static {
+    /// `V`.
+    type In: Element;
+    /// The function's name.
+    const NAME: &'static str;
+    /// Calls the author's function.
+    fn call(a: Self::In, b: Self::In) -> Self::In;
+}
+
+/// `#[sparkwasm::key]`: `fn(&T) -> K`.
+pub trait KeyFn: 'static {
+    /// `T`.
+    type In: Element;
+    /// `K`.
+    type Out: Element;
+    /// The function's name.
+    const NAME: &'static str;
+    /// Calls the author's function.
+    fn call(x: &Self::In) -> Self::Out;
+}
+
+/// `#[sparkwasm::seq_op]`: `fn(U, V) -> U`.
+pub trait SeqOpFn: 'static {
+    /// `V`, the values folded in.
+    type In: Element;
+    /// `U`, the accumulator.
+    type Out: Element;
+    /// The function's name.
+    const NAME: &'static str;
+    /// Calls the author's function.
+    fn call(acc: Self::Out, v: Self::In) -> Self::Out;
+}
+
+/// `#[sparkwasm::partitioner]`: `fn(&K) -> u64`.
+pub trait PartitionerFn: 'static {
+    /// `K`.
+    type In: Element;
+    /// The function's name.
+    const NAME: &'static str;
+    /// Calls the author's function.
+    fn call(key: &Self::In) -> u64;
+}
+
+/// `#[sparkwasm::foreach]`: `fn(T)`.
+pub trait ForeachFn: 'static {
+    /// `T`.
+    type In: Element;
+    /// The function's name.
+    const NAME: &'static str;
+    /// Calls the author's function.
+    fn call(x: Self::In);
+}
+
+/// `#[sparkwasm::foreach_partition]`: `fn(impl Iterator<Item = T>)`.
+pub trait ForeachPartitionFn: 'static {
+    /// `T`.
+    type In: Element;
+    /// The function's name.
+    const NAME: &'static str;
+    /// Calls the author's function.
+    fn call(rows: Rows<Self::In>);
+}
+
+/// A partition's records of one element type, as a boxed iterator.
+pub type Rows<T> = Box<dyn Iterator<Item = T>>;
+
+/// A step over a whole stream of the function's input type.
+pub(crate) type RowsFn = fn(Stream) -> Result<Stream, Error>;
+
+/// A function's entry points, by kind.
 #[derive(Clone, Copy)]
-pub enum Apply {
-    /// Map, flat_map, filter, map_partitions: wraps the stream in the function's adapter.
-    Rows(fn(Stream) -> Result<Stream, Error>),
-    /// Reduce: a `&'static fn(V, V) -> V`, applied by the record type's [`PairOps`].
-    Reduce(&'static (dyn Any + Sync)),
+pub(crate) enum Ops {
+    Map {
+        rows: RowsFn,
+        /// Decode, call, encode (map_values on dynamic pairs).
+        value: fn(Value) -> Result<Value, String>,
+        /// Decode, call, keep the result typed (combineByKey's createCombiner).
+        slot: fn(Value) -> Result<Slot, String>,
+    },
+    FlatMap {
+        rows: RowsFn,
+        /// Decode, call, encode each item (flat_map_values on dynamic pairs).
+        values: fn(Value) -> Result<Vec<Value>, String>,
+    },
+    Filter {
+        rows: RowsFn,
+        /// Decodes a copy and calls, so the element itself passes through unchanged.
+        value: fn(&Value) -> Result<bool, String>,
+    },
+    MapPartitions {
+        rows: RowsFn,
+    },
+    MapPartitionsWithIndex {
+        rows: fn(Stream, u32) -> Result<Stream, Error>,
+    },
+    Reduce {
+        /// The author's function as a boxed `fn(V, V) -> V`, for typed keyed merges.
+        typed: fn() -> Box<dyn Any>,
+        /// Reduces (no zero) or folds (zero) a whole stream of `V`.
+        all: fn(Stream, Option<Value>, Label) -> Result<Stream, Error>,
+        /// Merges a decoded value into a slot of `V`.
+        slot: fn(&mut Slot, Value) -> Result<(), String>,
+    },
+    Key {
+        /// `x → (f(&x), x)`, typed.
+        key_by: RowsFn,
+        /// The element type `(K, T)` of `key_by`'s output.
+        keyed: fn() -> ElementType,
+        /// The key of a decoded copy of the element, encoded.
+        value: fn(&Value) -> Result<Value, String>,
+    },
+    SeqOp {
+        /// Folds a whole stream of `V` into `U`, from the zero.
+        all: fn(Stream, Value, Label) -> Result<Stream, Error>,
+        /// Folds a decoded `V` into a slot of `U`.
+        slot: fn(&mut Slot, Value) -> Result<(), String>,
+    },
+    Partitioner {
+        /// The author's function as a boxed `fn(&K) -> u64`, for typed shuffles.
+        typed: fn() -> Box<dyn Any>,
+        /// The partition of a decoded copy of the key.
+        value: fn(&Value) -> Result<u64, String>,
+    },
+    Foreach {
+        rows: RowsFn,
+    },
+    ForeachPartition {
+        rows: RowsFn,
+    },
 }
 
 /// Marks a [`Function`] in memory, so a wrong handle is refused instead of misread.
@@ -163,17 +366,19 @@ pub struct Function {
     pub(crate) kind: FunctionKind,
     pub(crate) input: fn() -> ElementType,
     pub(crate) output: fn() -> ElementType,
-    pub(crate) apply: Apply,
+    pub(crate) ops: Ops,
 }
 
+/// The element type of a function: its input, its output.
+type TypeFn = fn() -> ElementType;
+
 impl Function {
-    /// Registers a function; used in a `static` by the expansion.
-    pub const fn new(
+    const fn new(
         name: &'static str,
         kind: FunctionKind,
-        input: fn() -> ElementType,
-        output: fn() -> ElementType,
-        apply: Apply,
+        input: TypeFn,
+        output: TypeFn,
+        ops: Ops,
     ) -> Self {
         Function {
             magic: FUNCTION_MAGIC,
@@ -181,8 +386,115 @@ impl Function {
             kind,
             input,
             output,
-            apply,
+            ops,
         }
+    }
+
+    /// Registers a `map` function.
+    pub const fn map<F: MapFn>(input: TypeFn, output: TypeFn) -> Self {
+        let ops = Ops::Map {
+            rows: steps::map::<F>,
+            value: steps::map_value::<F>,
+            slot: steps::map_slot::<F>,
+        };
+        Function::new(F::NAME, FunctionKind::Map, input, output, ops)
+    }
+
+    /// Registers a `flat_map` function.
+    pub const fn flat_map<F: FlatMapFn>(input: TypeFn, output: TypeFn) -> Self {
+        let ops = Ops::FlatMap {
+            rows: steps::flat_map::<F>,
+            values: steps::flat_map_values::<F>,
+        };
+        Function::new(F::NAME, FunctionKind::FlatMap, input, output, ops)
+    }
+
+    /// Registers a `filter` function.
+    pub const fn filter<F: FilterFn>(input: TypeFn, output: TypeFn) -> Self {
+        let ops = Ops::Filter {
+            rows: steps::filter::<F>,
+            value: steps::filter_value::<F>,
+        };
+        Function::new(F::NAME, FunctionKind::Filter, input, output, ops)
+    }
+
+    /// Registers a `map_partitions` function.
+    pub const fn map_partitions<F: MapPartitionsFn>(input: TypeFn, output: TypeFn) -> Self {
+        let ops = Ops::MapPartitions {
+            rows: steps::map_partitions::<F>,
+        };
+        Function::new(F::NAME, FunctionKind::MapPartitions, input, output, ops)
+    }
+
+    /// Registers a `map_partitions_with_index` function.
+    pub const fn map_partitions_with_index<F: MapPartitionsWithIndexFn>(
+        input: TypeFn,
+        output: TypeFn,
+    ) -> Self {
+        let ops = Ops::MapPartitionsWithIndex {
+            rows: steps::map_partitions_with_index::<F>,
+        };
+        Function::new(
+            F::NAME,
+            FunctionKind::MapPartitionsWithIndex,
+            input,
+            output,
+            ops,
+        )
+    }
+
+    /// Registers a `reduce` function.
+    pub const fn reduce<F: ReduceFn>(input: TypeFn, output: TypeFn) -> Self {
+        let ops = Ops::Reduce {
+            typed: steps::reduce_typed::<F>,
+            all: steps::reduce_all::<F>,
+            slot: steps::reduce_slot::<F>,
+        };
+        Function::new(F::NAME, FunctionKind::Reduce, input, output, ops)
+    }
+
+    /// Registers a `key` function; `keyed` describes `(K, T)`.
+    pub const fn key<F: KeyFn>(input: TypeFn, output: TypeFn, keyed: TypeFn) -> Self {
+        let ops = Ops::Key {
+            key_by: steps::key_by::<F>,
+            keyed,
+            value: steps::key_value::<F>,
+        };
+        Function::new(F::NAME, FunctionKind::Key, input, output, ops)
+    }
+
+    /// Registers a `seq_op` function (input `V`, output `U`).
+    pub const fn seq_op<F: SeqOpFn>(input: TypeFn, output: TypeFn) -> Self {
+        let ops = Ops::SeqOp {
+            all: steps::aggregate_all::<F>,
+            slot: steps::seq_slot::<F>,
+        };
+        Function::new(F::NAME, FunctionKind::SeqOp, input, output, ops)
+    }
+
+    /// Registers a `partitioner` function.
+    pub const fn partitioner<F: PartitionerFn>(input: TypeFn, output: TypeFn) -> Self {
+        let ops = Ops::Partitioner {
+            typed: steps::partitioner_typed::<F>,
+            value: steps::partitioner_value::<F>,
+        };
+        Function::new(F::NAME, FunctionKind::Partitioner, input, output, ops)
+    }
+
+    /// Registers a `foreach` function.
+    pub const fn foreach<F: ForeachFn>(input: TypeFn, output: TypeFn) -> Self {
+        let ops = Ops::Foreach {
+            rows: steps::foreach::<F>,
+        };
+        Function::new(F::NAME, FunctionKind::Foreach, input, output, ops)
+    }
+
+    /// Registers a `foreach_partition` function.
+    pub const fn foreach_partition<F: ForeachPartitionFn>(input: TypeFn, output: TypeFn) -> Self {
+        let ops = Ops::ForeachPartition {
+            rows: steps::foreach_partition::<F>,
+        };
+        Function::new(F::NAME, FunctionKind::ForeachPartition, input, output, ops)
     }
 }
 

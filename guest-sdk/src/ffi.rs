@@ -40,6 +40,12 @@ mod imports {
         pub(super) fn output_write(batch: *const u8, len: u32) -> i32;
         /// `report_error(ptr, len)`; see `sparkwasm_abi::IMPORT_REPORT_ERROR`.
         pub(super) fn report_error(message: *const u8, len: u32);
+        /// `broadcast_read(id, buf_ptr, buf_cap) -> i64`; see
+        /// `sparkwasm_abi::IMPORT_BROADCAST_READ`.
+        pub(super) fn broadcast_read(id: i64, buf: *mut u8, cap: u32) -> i64;
+        /// `accumulator_update(ptr, len) -> i32`; see
+        /// `sparkwasm_abi::IMPORT_ACCUMULATOR_UPDATE`.
+        pub(super) fn accumulator_update(update: *const u8, len: u32) -> i32;
     }
 }
 
@@ -74,6 +80,31 @@ pub(crate) fn report_error(message: &str) {
     // SAFETY: the host only reads `len` (at most `bytes.len()`) bytes from `bytes`, a live
     // UTF-8 slice that is not mutated during the call.
     unsafe { imports::report_error(bytes.as_ptr(), len) }
+}
+
+/// Copies broadcast `id` into `buf`; see `sparkwasm_abi::IMPORT_BROADCAST_READ`. Only code
+/// that reads broadcasts calls it, so modules that never do keep the import out.
+#[cfg(target_arch = "wasm32")]
+pub(crate) fn broadcast_read(id: i64, buf: &mut [u8]) -> i64 {
+    // A buffer above 4 GiB cannot exist on wasm32; offering less than its length is harmless.
+    let cap = u32::try_from(buf.len()).unwrap_or(u32::MAX);
+    // SAFETY: the host writes at most `cap` bytes starting at `buf`, a live, exclusively
+    // borrowed slice of at least `cap` bytes for the whole call, so no Rust reference
+    // observes the write. Any byte pattern is a valid `u8`.
+    unsafe { imports::broadcast_read(id, buf.as_mut_ptr(), cap) }
+}
+
+/// Sends one accumulator update; see `sparkwasm_abi::IMPORT_ACCUMULATOR_UPDATE`. Only code
+/// instantiated for an accumulator type calls it, so modules without accumulators keep the
+/// import out.
+#[cfg(target_arch = "wasm32")]
+pub(crate) fn accumulator_update(update: &[u8]) -> i32 {
+    let Ok(len) = u32::try_from(update.len()) else {
+        return -1;
+    };
+    // SAFETY: the host only reads `len` bytes from `update`, a live slice of exactly that
+    // length that is not mutated during the call.
+    unsafe { imports::accumulator_update(update.as_ptr(), len) }
 }
 
 /// Turns a handle from the host back into the function registration at that address, or

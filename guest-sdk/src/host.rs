@@ -1,20 +1,27 @@
-//! The three host calls, behind one safe API for every target.
+//! The host calls, behind one safe API for every target.
 //!
 //! On wasm32 they are the `sparkwasm` imports (see `ffi`). Everywhere else an in-process test
-//! host stands in, holding queued input records, captured output batches and reported errors
-//! per thread, so the whole task path (decode, steps, encode, errors, panics) runs in native
-//! `cargo test` with the same batch semantics as the real host.
+//! host stands in, holding queued input records, captured output batches, reported errors,
+//! broadcast bytes and captured accumulator updates per thread, so the whole task path
+//! (decode, steps, encode, errors, panics, broadcasts, accumulators) runs in native
+//! `cargo test` with the same semantics as the real host.
 
 #[cfg(target_arch = "wasm32")]
-pub(crate) use crate::ffi::{input_next, output_write, report_error};
+pub(crate) use crate::ffi::{
+    accumulator_update, broadcast_read, input_next, output_write, report_error,
+};
 
 #[cfg(not(target_arch = "wasm32"))]
-pub(crate) use native::{input_next, output_write, report_error};
+pub(crate) use native::{
+    accumulator_update, broadcast_read, input_next, output_write, report_error,
+};
 
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) mod native {
     use std::cell::RefCell;
-    use std::collections::VecDeque;
+    use std::collections::{HashMap, VecDeque};
+
+    use sparkwasm_abi::BROADCAST_UNKNOWN;
 
     /// The state of the in-process test host of the current thread.
     #[derive(Default)]
@@ -32,6 +39,14 @@ pub(crate) mod native {
         pub(crate) refuse_output: Option<i32>,
         /// Largest buffer the guest offered to `input_next`.
         pub(crate) largest_input_buffer: usize,
+        /// Broadcast bytes (pickles) by broadcast id.
+        pub(crate) broadcasts: HashMap<i64, Vec<u8>>,
+        /// How many times each broadcast was read.
+        pub(crate) broadcast_reads: HashMap<i64, usize>,
+        /// Accumulator updates received (pickles of `(id, value)`), in order.
+        pub(crate) accumulator_updates: Vec<Vec<u8>>,
+        /// When set, `accumulator_update` refuses every update with this code.
+        pub(crate) refuse_accumulator: Option<i32>,
     }
 
     thread_local! {
@@ -75,6 +90,36 @@ pub(crate) mod native {
             Some(code) => code,
             None => {
                 host.output.push(batch.to_vec());
+                0
+            }
+        })
+    }
+
+    /// Copies broadcast `id` into `buf`: its length, `-n` when `buf` is too small, or
+    /// `BROADCAST_UNKNOWN`.
+    pub(crate) fn broadcast_read(id: i64, buf: &mut [u8]) -> i64 {
+        with(|host| {
+            let Some(bytes) = host.broadcasts.get(&id) else {
+                return BROADCAST_UNKNOWN;
+            };
+            let len = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
+            match buf.get_mut(..bytes.len()) {
+                Some(dest) => {
+                    dest.copy_from_slice(bytes);
+                    *host.broadcast_reads.entry(id).or_default() += 1;
+                    len
+                }
+                None => -len,
+            }
+        })
+    }
+
+    /// Captures an accumulator update, or refuses it when the test asked for that.
+    pub(crate) fn accumulator_update(update: &[u8]) -> i32 {
+        with(|host| match host.refuse_accumulator {
+            Some(code) => code,
+            None => {
+                host.accumulator_updates.push(update.to_vec());
                 0
             }
         })

@@ -3,9 +3,14 @@
 //!
 //! Batches arrive with one `input_next` call each into one growable buffer (no per-record
 //! crossing, no per-record copy). Records are `i32` big-endian length + payload; a length of
-//! `NULL_RECORD` is a null. The four encodings of `sparkwasm_abi::InputEncoding` each have a
-//! decoder here. A decode error ends the stream and is recorded as the task's failure (the
-//! author's functions see plain `T`s, not `Result`s), naming the record and element index.
+//! `NULL_RECORD` is a null. Every encoding of `sparkwasm_abi::InputEncoding` has two decoders
+//! here: into the author's element type (typed sources) and into [`Value`]s (dynamic sources).
+//! A decode error ends the stream and is recorded as the task's failure (the author's
+//! functions see plain `T`s, not `Result`s), naming the record and element index.
+//!
+//! Typed pickle decoding goes straight from the pickle into `T` (serde-pickle's deserializer);
+//! dynamic pickle decoding goes through serde-pickle's value model, the one view that keeps
+//! tuples apart from lists (see `value::pickle`).
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -13,10 +18,13 @@ use std::marker::PhantomData;
 use std::ops::Range;
 
 use serde::de::{self, DeserializeSeed, IntoDeserializer, SeqAccess, Visitor};
-use sparkwasm_abi::{InputEncoding, NULL_RECORD, RECORD_HEADER_LEN};
+use sparkwasm_abi::{InputEncoding, BATCH_TYPED, BATCH_VALUES, NULL_RECORD, RECORD_HEADER_LEN};
 
-use crate::element::{Element, Stream};
+use crate::element::Element;
 use crate::error::{pickle_message, Error};
+use crate::stream::Stream;
+use crate::value::pickle::{from_pickle, from_pickle_value};
+use crate::value::{decode_prefix, from_value, Value};
 use crate::{host, task};
 
 /// Size of the input buffer before any record asked for more: large enough that a batch
@@ -30,7 +38,25 @@ pub(crate) fn source<T: Element>(encoding: InputEncoding, type_name: &'static st
         InputEncoding::PickleBatch => Stream::new(Source::new(reader, PickleBatch::<T>::new())),
         InputEncoding::PickleItem => Stream::new(Source::new(reader, PickleItem::<T>::new())),
         InputEncoding::Utf8 => Stream::new(Source::new(reader, Utf8::<T>::new(type_name))),
-        InputEncoding::Binary => Stream::new(Source::new(reader, Binary::<T>::new())),
+        InputEncoding::Binary => Stream::new(Source::new(reader, Binary::new(read_typed::<T>))),
+        InputEncoding::Utf8Pairs => Stream::new(Source::new(
+            reader,
+            Utf8Pairs::new(|pair| from_value::<T>(pair)),
+        )),
+    }
+}
+
+/// Builds the decoding stream of a task's input as [`Value`]s.
+pub(crate) fn dynamic_source(encoding: InputEncoding) -> Stream {
+    let reader = RecordReader::new();
+    match encoding {
+        InputEncoding::PickleBatch => {
+            Stream::new(Source::new(reader, PickleBatchValues::default()))
+        }
+        InputEncoding::PickleItem => Stream::new(Source::new(reader, PickleItemValues)),
+        InputEncoding::Utf8 => Stream::new(Source::new(reader, Utf8Values)),
+        InputEncoding::Binary => Stream::new(Source::new(reader, Binary::new(read_value))),
+        InputEncoding::Utf8Pairs => Stream::new(Source::new(reader, Utf8Pairs::new(Ok))),
     }
 }
 
@@ -433,15 +459,41 @@ impl<'de> de::Deserializer<'de> for Text<'_> {
     }
 }
 
-/// `Binary`: each record is a `u32` LE count and that many postcard elements, decoded in
-/// place one per `next()`.
+/// Reads one element of a binary batch as `T`: postcard of `T` in a typed batch, the
+/// canonical encoding of its value in a values batch.
+fn read_typed<T: Element>(tag: u8, bytes: &[u8]) -> Result<(T, &[u8]), String> {
+    match tag {
+        BATCH_TYPED => postcard::take_from_bytes::<T>(bytes).map_err(|err| err.to_string()),
+        _ => decode_prefix::<T>(bytes).map_err(String::from),
+    }
+}
+
+/// Reads one element of a binary batch as a [`Value`]; a typed batch cannot be read without
+/// its type.
+fn read_value(tag: u8, bytes: &[u8]) -> Result<(Value, &[u8]), String> {
+    match tag {
+        BATCH_VALUES => postcard::take_from_bytes::<Value>(bytes).map_err(|err| err.to_string()),
+        _ => Err(
+            "a typed binary batch cannot be read by a task whose source is dynamic \
+                  (name the element type with Source::Typed)"
+                .into(),
+        ),
+    }
+}
+
+/// Reads one element of a binary batch with the given tag.
+type ReadElement<T> = for<'b> fn(u8, &'b [u8]) -> Result<(T, &'b [u8]), String>;
+
+/// `Binary`: each record is a tag byte, a `u32` LE count and that many encoded elements,
+/// decoded in place one per `next()`.
 struct Binary<T> {
+    read: ReadElement<T>,
     current: Option<BinaryRecord>,
-    _type: PhantomData<fn() -> T>,
 }
 
 struct BinaryRecord {
     index: u64,
+    tag: u8,
     cursor: usize,
     end: usize,
     element: u64,
@@ -449,15 +501,15 @@ struct BinaryRecord {
 }
 
 impl<T> Binary<T> {
-    fn new() -> Self {
+    fn new(read: ReadElement<T>) -> Self {
         Binary {
+            read,
             current: None,
-            _type: PhantomData,
         }
     }
 }
 
-impl<T: Element> Decode for Binary<T> {
+impl<T> Decode for Binary<T> {
     type Item = T;
 
     fn next(&mut self, reader: &mut RecordReader) -> Result<Option<T>, Error> {
@@ -466,10 +518,10 @@ impl<T: Element> Decode for Binary<T> {
                 let bytes = reader.bytes(&(current.cursor..current.end));
                 if current.remaining > 0 {
                     let (item, rest) =
-                        postcard::take_from_bytes::<T>(bytes).map_err(|err| Error::Element {
+                        (self.read)(current.tag, bytes).map_err(|message| Error::Element {
                             record: current.index,
                             element: current.element,
-                            message: err.to_string(),
+                            message,
                         })?;
                     current.cursor = current.end - rest.len();
                     current.remaining -= 1;
@@ -492,7 +544,19 @@ impl<T: Element> Decode for Binary<T> {
                 return Ok(None);
             };
             let bytes = payload(reader, &record, "binary batch")?;
-            let Some((count, _)) = bytes.split_first_chunk::<4>() else {
+            let Some((&tag, rest)) = bytes.split_first() else {
+                return Err(Error::Record {
+                    record: record.index,
+                    message: "an empty binary batch (no tag byte)".into(),
+                });
+            };
+            if tag != BATCH_TYPED && tag != BATCH_VALUES {
+                return Err(Error::Record {
+                    record: record.index,
+                    message: format!("a binary batch with unknown tag {tag}"),
+                });
+            }
+            let Some((count, _)) = rest.split_first_chunk::<4>() else {
                 return Err(Error::Record {
                     record: record.index,
                     message: "a binary batch shorter than its 4-byte element count".into(),
@@ -501,12 +565,142 @@ impl<T: Element> Decode for Binary<T> {
             let range = record.payload.unwrap_or_default();
             self.current = Some(BinaryRecord {
                 index: record.index,
-                cursor: range.start + 4,
+                tag,
+                cursor: range.start + 5,
                 end: range.end,
                 element: 0,
                 remaining: u32::from_le_bytes(*count),
             });
         }
+    }
+}
+
+/// `Utf8Pairs`: two UTF-8 records per element (`wholeTextFiles`: path, content), a null
+/// record standing for `None`; the pair is decoded by `finish`.
+struct Utf8Pairs<T> {
+    finish: fn(Value) -> Result<T, crate::value::ValueError>,
+}
+
+impl<T> Utf8Pairs<T> {
+    fn new(finish: fn(Value) -> Result<T, crate::value::ValueError>) -> Self {
+        Utf8Pairs { finish }
+    }
+}
+
+/// A UTF-8 record as a value: `Str`, or `None` for a null record.
+fn text_value(reader: &RecordReader, record: &Record) -> Result<Value, Error> {
+    match &record.payload {
+        None => Ok(Value::None),
+        Some(range) => match std::str::from_utf8(reader.bytes(range)) {
+            Ok(text) => Ok(Value::Str(text.to_owned())),
+            Err(err) => Err(Error::Record {
+                record: record.index,
+                message: format!("not valid UTF-8: {err}"),
+            }),
+        },
+    }
+}
+
+impl<T> Decode for Utf8Pairs<T> {
+    type Item = T;
+
+    fn next(&mut self, reader: &mut RecordReader) -> Result<Option<T>, Error> {
+        let Some(first) = reader.next_record()? else {
+            return Ok(None);
+        };
+        // Copied out before the next record: reading it may refill the buffer.
+        let name = text_value(reader, &first)?;
+        let Some(second) = reader.next_record()? else {
+            return Err(Error::Record {
+                record: first.index,
+                message: "UTF-8 pair input ends with an unpaired record".into(),
+            });
+        };
+        let content = text_value(reader, &second)?;
+        (self.finish)(Value::Tuple(vec![name, content]))
+            .map(Some)
+            .map_err(|err| Error::Record {
+                record: first.index,
+                message: err.to_string(),
+            })
+    }
+}
+
+/// `PickleBatch` as values: each record a pickled list, its elements handed out one by one.
+#[derive(Default)]
+struct PickleBatchValues {
+    queue: VecDeque<Value>,
+}
+
+impl Decode for PickleBatchValues {
+    type Item = Value;
+
+    fn next(&mut self, reader: &mut RecordReader) -> Result<Option<Value>, Error> {
+        loop {
+            if let Some(item) = self.queue.pop_front() {
+                return Ok(Some(item));
+            }
+            let Some(record) = reader.next_record()? else {
+                return Ok(None);
+            };
+            let bytes = payload(reader, &record, "pickled batch")?;
+            let record_error = |message: String| Error::Record {
+                record: record.index,
+                message,
+            };
+            let value = serde_pickle::value_from_slice(bytes, serde_pickle::DeOptions::new())
+                .map_err(|err| record_error(pickle_message(err)))?;
+            let serde_pickle::Value::List(items) = value else {
+                return Err(record_error(
+                    "expected a pickled list of elements (a PySpark batch)".into(),
+                ));
+            };
+            self.queue.reserve(items.len());
+            for (element, item) in (0u64..).zip(items) {
+                let item = from_pickle_value(item).map_err(|err| Error::Element {
+                    record: record.index,
+                    element,
+                    message: err.to_string(),
+                })?;
+                self.queue.push_back(item);
+            }
+        }
+    }
+}
+
+/// `PickleItem` as values: one pickled object per record, a null record is `None`.
+struct PickleItemValues;
+
+impl Decode for PickleItemValues {
+    type Item = Value;
+
+    fn next(&mut self, reader: &mut RecordReader) -> Result<Option<Value>, Error> {
+        let Some(record) = reader.next_record()? else {
+            return Ok(None);
+        };
+        match &record.payload {
+            None => Ok(Some(Value::None)),
+            Some(range) => from_pickle(reader.bytes(range))
+                .map(Some)
+                .map_err(|message| Error::Record {
+                    record: record.index,
+                    message,
+                }),
+        }
+    }
+}
+
+/// `Utf8` as values: `str`, a null record is `None`.
+struct Utf8Values;
+
+impl Decode for Utf8Values {
+    type Item = Value;
+
+    fn next(&mut self, reader: &mut RecordReader) -> Result<Option<Value>, Error> {
+        let Some(record) = reader.next_record()? else {
+            return Ok(None);
+        };
+        text_value(reader, &record).map(Some)
     }
 }
 
@@ -573,7 +767,10 @@ mod tests {
             InputEncoding::PickleBatch => Source::new(reader, PickleBatch::new()).collect(),
             InputEncoding::PickleItem => Source::new(reader, PickleItem::new()).collect(),
             InputEncoding::Utf8 => Source::new(reader, Utf8::new("String")).collect(),
-            InputEncoding::Binary => Source::new(reader, Binary::new()).collect(),
+            InputEncoding::Binary => Source::new(reader, Binary::new(read_typed::<T>)).collect(),
+            InputEncoding::Utf8Pairs => {
+                Source::new(reader, Utf8Pairs::new(|p| from_value::<T>(p))).collect()
+            }
         };
         (items, task::take_failure())
     }
@@ -709,19 +906,20 @@ mod tests {
 
     #[test]
     fn binary_source_decodes_in_place_and_checks_counts() {
-        let mut batch = 2u32.to_le_bytes().to_vec();
+        let mut batch = vec![BATCH_TYPED];
+        batch.extend(2u32.to_le_bytes());
         batch.extend(postcard::to_allocvec(&("k".to_owned(), 7i64)).unwrap());
         batch.extend(postcard::to_allocvec(&("l".to_owned(), -1i64)).unwrap());
         let (items, failure) = decode_all::<(String, i64)>(
             InputEncoding::Binary,
-            vec![Some(&batch), Some(&0u32.to_le_bytes())],
+            vec![Some(&batch), Some(&[BATCH_VALUES, 0, 0, 0, 0])],
             INITIAL_INPUT_BUFFER,
         );
         assert!(failure.is_none(), "{failure:?}");
         assert_eq!(items, vec![("k".into(), 7), ("l".into(), -1)]);
 
         let mut short = batch.clone();
-        short[0] = 3;
+        short[1] = 3;
         let (items, failure) = decode_all::<(String, i64)>(
             InputEncoding::Binary,
             vec![Some(&short)],
@@ -735,7 +933,7 @@ mod tests {
         );
 
         let mut long = batch.clone();
-        long[0] = 1;
+        long[1] = 1;
         let (_, failure) = decode_all::<(String, i64)>(
             InputEncoding::Binary,
             vec![Some(&long)],

@@ -16,28 +16,44 @@
 //! #[sparkwasm::reduce]
 //! fn add(a: i64, b: i64) -> i64 { a + b }
 //!
-//! #[sparkwasm::map_partitions]
-//! fn running_total(rows: impl Iterator<Item = i64>) -> impl Iterator<Item = i64> {
-//!     rows.scan(0, |sum, x| { *sum += x; Some(*sum) })
+//! #[sparkwasm::key]
+//! fn first_letter(word: &String) -> String { word.chars().take(1).collect() }
+//!
+//! #[sparkwasm::seq_op]
+//! fn add_len(total: i64, word: String) -> i64 { total + word.len() as i64 }
+//!
+//! #[sparkwasm::foreach]
+//! fn count(word: String) {
+//!     sparkwasm::accumulator::<i64>("words").expect("bound by the driver").add(1);
 //! }
 //! ```
 //!
-//! Build the crate as a `cdylib` for `wasm32-wasip1`. Element types are any serde types
-//! (`Serialize + DeserializeOwned + 'static`): integers, floats, `bool`, `String`, [`Bytes`],
-//! `Option`, tuples, `Vec`, `HashMap`/`BTreeMap` and your own `#[derive(Serialize,
-//! Deserialize)]` types. Records coming from Python are decoded into these types with range
-//! checks (a Python `300` is an error for `u8`, never a wrong number); records going back to
-//! Python become the natural Python values (tuples stay tuples, `None` stays `None`).
+//! The function kinds are `map`, `flat_map`, `filter`, `map_partitions`,
+//! `map_partitions_with_index`, `reduce`, `key`, `seq_op`, `partitioner`, `foreach` and
+//! `foreach_partition` (see each macro for its signature). Build the crate as a `cdylib` for
+//! `wasm32-wasip1`. Element types are any serde types (`Serialize + DeserializeOwned +
+//! 'static`): integers, floats, `bool`, `String`, [`Bytes`], `Option`, tuples, `Vec`,
+//! `HashMap`/`BTreeMap` and your own `#[derive(Serialize, Deserialize)]` types. Records coming
+//! from Python are decoded into these types with range checks (a Python `300` is an error for
+//! `u8`, never a wrong number); records going back to Python become the natural Python values
+//! (tuples stay tuples, `None` stays `None`).
+//!
+//! Besides its records a function can read its task's context ([`task_context`]), broadcast
+//! variables ([`broadcast`], [`broadcast_shared`]), add to accumulators ([`accumulator`]) and
+//! open SparkFiles ([`spark_file`]) when the worker grants them.
 //!
 //! # How a task runs
 //!
 //! The host calls the module's `sparkwasm_run_task` export with a task spec naming the input
-//! encoding, the element type of the input, the steps (functions) to apply in order and the
-//! output encoding. The SDK pulls input a batch at a time, decodes it lazily into the first
-//! step's type, runs the steps as a chain of iterators (a partition is streamed, never
-//! materialized, except by `reduceByKey` which must see every key) and writes the output a
-//! batch at a time. A panic in a function fails the task with the function's name, the panic
-//! location and message.
+//! encoding, the element type of the input, the steps to apply in order and the output. The
+//! SDK plans the task first (every handle resolved, every step's kind checked), pulls input a
+//! batch at a time, decodes it lazily, runs the steps as a chain of iterators and writes the
+//! output a batch at a time. Elements stay in the functions' own types wherever adjacent
+//! steps agree; steps that build types nobody declared (`groupByKey`, joins, ...) carry
+//! Python's data model instead, and a typed function after them decodes its input from it. A
+//! partition is streamed, except by the steps that must see all of it (grouping, sorting,
+//! aggregating by key). A panic in a function fails the task with the function's name, the
+//! panic location and message.
 //!
 //! The guest/host contract itself lives in the `sparkwasm-abi` crate.
 
@@ -46,29 +62,42 @@
 // Lets the macros' `::sparkwasm::codegen` paths resolve inside this crate's own tests.
 extern crate self as sparkwasm;
 
+mod context;
 mod element;
 mod error;
 mod ffi;
 mod host;
 mod input;
+mod keyed;
 mod output;
+mod plan;
 mod steps;
+mod stream;
 mod task;
+mod value;
+mod whole;
 
 #[cfg(test)]
 mod tests;
 
+pub use context::{
+    accumulator, broadcast, broadcast_shared, spark_file, task_context, Accumulator,
+    AccumulatorValue, TaskContext,
+};
+pub use error::Error;
 pub use serde_bytes::ByteBuf as Bytes;
-pub use sparkwasm_macros::{filter, flat_map, map, map_partitions, reduce};
+pub use sparkwasm_macros::{
+    filter, flat_map, foreach, foreach_partition, key, map, map_partitions,
+    map_partitions_with_index, partitioner, reduce, seq_op,
+};
 
 /// What the attribute macros expand to; not part of the public API and may change at any time.
 #[doc(hidden)]
 pub mod codegen {
     pub use crate::element::{
-        handle_of, Apply, Element, ElementType, Function, NotPairProbe, PairOps, PairProbe, Probe,
-        Rows, Stream,
+        handle_of, Element, ElementType, FilterFn, FlatMapFn, ForeachFn, ForeachPartitionFn,
+        Function, KeyFn, MapFn, MapPartitionsFn, MapPartitionsWithIndexFn, NotPairProbe, PairOps,
+        PairProbe, PartitionerFn, Probe, ReduceFn, Rows, SeqOpFn,
     };
-    pub use crate::error::Error;
-    pub use crate::steps::{filter, flat_map, map, map_partitions};
     pub use sparkwasm_abi as abi;
 }

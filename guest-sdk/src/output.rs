@@ -5,13 +5,25 @@
 //! then the length patched in), and the buffer goes to the host with one `output_write` when
 //! it passes [`FLUSH_AT`] and once at the end, always between complete records (for shuffle
 //! output, between complete partition/batch pairs).
+//!
+//! Binary batches (binary and shuffle output) are always written as `BATCH_VALUES`: typed
+//! elements are encoded straight into the canonical encoding of their `Value` (no `Value` is
+//! built), which costs a tag byte per item over a typed encoding but lets every reader — a
+//! typed or dynamic source, or the driver — decode them without knowing the Rust type.
+
+use std::any::Any;
 
 use serde::Serialize;
-use sparkwasm_abi::{partition_of, OutputSpec, RECORD_HEADER_LEN};
+use sparkwasm_abi::{partition_of, BATCH_VALUES, RECORD_HEADER_LEN};
 
-use crate::element::{Element, Stream};
+use crate::element::Element;
 use crate::error::{pickle_message, Error};
 use crate::host;
+use crate::stream::Stream;
+use crate::value::order::bisect_left;
+use crate::value::pickle::PickledOwned;
+use crate::value::text::py_str;
+use crate::value::{canonical_append, encode_append, into_pair, to_value, Value};
 
 /// Output is handed to the host once this many bytes of complete records are buffered.
 pub(crate) const FLUSH_AT: usize = 256 * 1024;
@@ -30,6 +42,8 @@ pub(crate) const MAX_SHUFFLE_PARTITIONS: u32 = 1 << 20;
 const PICKLE_LIST_START: &[u8] = b"\x80\x03](";
 /// `APPENDS`, `STOP`: the end of a pickled list.
 const PICKLE_LIST_END: &[u8] = b"e.";
+/// The canonical encoding of a pair starts with `Tuple` of 2.
+const PAIR_PREFIX: [u8; 2] = [7, 2];
 
 /// The output buffer of a task.
 pub(crate) struct Output {
@@ -64,6 +78,14 @@ impl Output {
             None => return Err(Error::internal("output record start out of range")),
         }
         Ok(())
+    }
+
+    /// Writes one whole record.
+    fn record(&mut self, payload: &[u8]) -> Result<(), Error> {
+        let start = self.begin_record();
+        self.buf.extend_from_slice(payload);
+        self.end_record(start)?;
+        self.flush_if_full()
     }
 
     /// Hands the buffered records to the host once enough are buffered.
@@ -119,26 +141,126 @@ pub(crate) fn postcard_append<T: Serialize + ?Sized>(
     postcard::serialize_with_flavor(value, Append(buf))
 }
 
-/// Writes a stream of `T` as pickle or binary output.
+/// The outputs a typed stream writes itself (the others go through `Value`s).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum TypedSink {
+    Pickle,
+    Binary,
+    Count,
+    Take(u64),
+}
+
+/// Writes a stream of `T`.
 pub(crate) fn sink<T: Element>(
     stream: Stream,
-    spec: OutputSpec,
+    spec: TypedSink,
     type_name: &'static str,
     out: &mut Output,
 ) -> Result<(), Error> {
     let rows = stream.into_rows::<T>("output")?;
     match spec {
-        OutputSpec::Pickle => write_pickle(rows, type_name, out),
-        OutputSpec::Binary => write_binary(rows, type_name, out),
-        OutputSpec::Shuffle { .. } => Err(Error::internal("shuffle output without pair types")),
+        TypedSink::Pickle => write_pickle(rows, type_name, out, Batching::Batches),
+        TypedSink::Binary => write_binary(rows, type_name, out, |row, buf| {
+            encode_append(row, buf).map_err(String::from)
+        }),
+        TypedSink::Count => write_count(rows.count(), out),
+        TypedSink::Take(n) => write_take(rows, n, type_name, out),
     }
 }
 
-/// Pickle: each record a pickled list of up to [`PICKLE_BATCH_ELEMENTS`] elements.
+/// The outputs of a dynamic stream.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum ValueSink {
+    Pickle,
+    Binary,
+    Count,
+    Take(u64),
+    Text,
+    SampleKeys { fraction: f64, seed: u64 },
+}
+
+/// Writes a stream of `Value`s.
+pub(crate) fn sink_values(stream: Stream, spec: ValueSink, out: &mut Output) -> Result<(), Error> {
+    let rows = stream.into_values("output")?;
+    let type_name = "a Python value";
+    match spec {
+        ValueSink::Pickle => {
+            write_pickle(rows.map(PickledOwned), type_name, out, Batching::Batches)
+        }
+        ValueSink::Binary => write_binary(rows, type_name, out, |row, buf| {
+            canonical_append(row, buf).map_err(String::from)
+        }),
+        ValueSink::Count => write_count(rows.count(), out),
+        ValueSink::Take(n) => write_take(rows.map(PickledOwned), n, type_name, out),
+        ValueSink::Text => {
+            let mut line = String::new();
+            for row in rows {
+                line.clear();
+                py_str(&row, &mut line);
+                out.record(line.as_bytes())?;
+            }
+            Ok(())
+        }
+        ValueSink::SampleKeys { fraction, seed } => {
+            let mut random = SplitMix64(seed);
+            let mut failure = None;
+            let keys =
+                rows.filter(|_| random.next_f64() < fraction)
+                    .map_while(|row| match into_pair(row) {
+                        Ok((key, _)) => Some(PickledOwned(key)),
+                        Err(message) => {
+                            failure = Some(message);
+                            None
+                        }
+                    });
+            write_pickle(keys, type_name, out, Batching::Batches)?;
+            match failure {
+                Some(message) => Err(Error::Step {
+                    at: "the sample_keys output".into(),
+                    element: None,
+                    message,
+                }),
+                None => Ok(()),
+            }
+        }
+    }
+}
+
+/// SplitMix64: the deterministic generator behind `SampleKeys` (the same seed samples the
+/// same elements on every executor and every attempt).
+pub(crate) struct SplitMix64(pub(crate) u64);
+
+impl SplitMix64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `[0, 1)`: the top 53 bits as a fraction.
+    pub(crate) fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+}
+
+/// How pickled elements are cut into records.
+#[derive(Clone, Copy, PartialEq)]
+enum Batching {
+    /// Records of up to [`PICKLE_BATCH_ELEMENTS`] elements (or [`RECORD_TARGET_BYTES`]); none
+    /// when there are no elements.
+    Batches,
+    /// Exactly one record holding every element, even none.
+    One,
+}
+
+/// Pickle: each record a pickled list of elements.
 fn write_pickle<T: Serialize>(
     rows: impl Iterator<Item = T>,
     type_name: &'static str,
     out: &mut Output,
+    batching: Batching,
 ) -> Result<(), Error> {
     let options = serde_pickle::SerOptions::new();
     // The open record: its start and element count.
@@ -146,11 +268,7 @@ fn write_pickle<T: Serialize>(
     for (element, row) in (0u64..).zip(rows) {
         let (start, count) = match open.take() {
             Some(open) => open,
-            None => {
-                let start = out.begin_record();
-                out.buf.extend_from_slice(PICKLE_LIST_START);
-                (start, 0)
-            }
+            None => open_pickle(out),
         };
         let mut serializer = serde_pickle::Serializer::new(&mut out.buf, options.clone());
         row.serialize(&mut serializer)
@@ -159,8 +277,9 @@ fn write_pickle<T: Serialize>(
                 type_name,
                 message: pickle_message(err),
             })?;
-        let count = count + 1;
-        if count >= PICKLE_BATCH_ELEMENTS || out.record_len(start) >= RECORD_TARGET_BYTES {
+        let count = count.saturating_add(1);
+        let full = count >= PICKLE_BATCH_ELEMENTS || out.record_len(start) >= RECORD_TARGET_BYTES;
+        if batching == Batching::Batches && full {
             close_pickle(out, start)?;
         } else {
             open = Some((start, count));
@@ -168,8 +287,18 @@ fn write_pickle<T: Serialize>(
     }
     match open {
         Some((start, _)) => close_pickle(out, start),
+        None if batching == Batching::One => {
+            let (start, _) = open_pickle(out);
+            close_pickle(out, start)
+        }
         None => Ok(()),
     }
+}
+
+fn open_pickle(out: &mut Output) -> (usize, u32) {
+    let start = out.begin_record();
+    out.buf.extend_from_slice(PICKLE_LIST_START);
+    (start, 0)
 }
 
 fn close_pickle(out: &mut Output, start: usize) -> Result<(), Error> {
@@ -178,11 +307,31 @@ fn close_pickle(out: &mut Output, start: usize) -> Result<(), Error> {
     out.flush_if_full()
 }
 
-/// Binary: each record a `u32` LE element count and the postcard elements.
-fn write_binary<T: Serialize>(
+/// `Count`: one record, a pickled one-element list holding `count`.
+fn write_count(count: usize, out: &mut Output) -> Result<(), Error> {
+    let count = u64::try_from(count).unwrap_or(u64::MAX);
+    write_pickle(std::iter::once(count), "int", out, Batching::One)
+}
+
+/// `Take`: one record, a pickled list of the first `n` elements; no input is pulled once `n`
+/// elements are out.
+fn write_take<T: Serialize>(
+    rows: impl Iterator<Item = T>,
+    n: u64,
+    type_name: &'static str,
+    out: &mut Output,
+) -> Result<(), Error> {
+    let n = usize::try_from(n).unwrap_or(usize::MAX);
+    write_pickle(rows.take(n), type_name, out, Batching::One)
+}
+
+/// Binary: each record a binary batch, `BATCH_VALUES` + `u32` LE count + the elements'
+/// canonical encodings (`encode`).
+fn write_binary<T>(
     rows: impl Iterator<Item = T>,
     type_name: &'static str,
     out: &mut Output,
+    mut encode: impl FnMut(&T, &mut Vec<u8>) -> Result<(), String>,
 ) -> Result<(), Error> {
     let mut open: Option<(usize, u32)> = None;
     for (element, row) in (0u64..).zip(rows) {
@@ -190,14 +339,15 @@ fn write_binary<T: Serialize>(
             Some(open) => open,
             None => {
                 let start = out.begin_record();
+                out.buf.push(BATCH_VALUES);
                 out.buf.extend_from_slice(&0u32.to_le_bytes());
                 (start, 0)
             }
         };
-        postcard_append(&row, &mut out.buf).map_err(|err| Error::Encode {
+        encode(&row, &mut out.buf).map_err(|message| Error::Encode {
             element,
             type_name,
-            message: err.to_string(),
+            message,
         })?;
         let count = count + 1;
         if count == u32::MAX || out.record_len(start) >= RECORD_TARGET_BYTES {
@@ -213,7 +363,7 @@ fn write_binary<T: Serialize>(
 }
 
 fn close_binary(out: &mut Output, start: usize, count: u32) -> Result<(), Error> {
-    let at = start + RECORD_HEADER_LEN;
+    let at = start + RECORD_HEADER_LEN + 1;
     match out.buf.get_mut(at..at + 4) {
         Some(slot) => slot.copy_from_slice(&count.to_le_bytes()),
         None => return Err(Error::internal("binary record start out of range")),
@@ -222,73 +372,123 @@ fn close_binary(out: &mut Output, start: usize, count: u32) -> Result<(), Error>
     out.flush_if_full()
 }
 
-/// One reduce partition's pending pairs, postcard-encoded back to back.
+/// How shuffle keys map to reduce partitions, resolved by the planner.
+pub(crate) enum KeyPartitioner {
+    /// `partition_of(canonical(key))`.
+    Hash,
+    /// A partitioner function over exactly the pairs' key type: a boxed `fn(&K) -> u64`.
+    Typed { f: Box<dyn Any>, name: &'static str },
+    /// A partitioner function over a decoded copy of the key.
+    Dynamic {
+        f: fn(&Value) -> Result<u64, String>,
+    },
+    /// PySpark's range partitioner: `bisect_left(bounds, key)`, reversed when descending.
+    Range { bounds: Vec<Value>, ascending: bool },
+}
+
+impl KeyPartitioner {
+    /// The partition of a key given as a value (every partitioner but `Typed`).
+    fn of_value(&self, key: &Value, key_bytes: &[u8], partitions: u32) -> Result<u32, String> {
+        let n = u64::from(partitions);
+        let partition = match self {
+            KeyPartitioner::Hash => return Ok(partition_of(key_bytes, partitions)),
+            KeyPartitioner::Typed { .. } => {
+                return Err("a typed partitioner met a dynamic key".into())
+            }
+            KeyPartitioner::Dynamic { f } => f(key)? % n,
+            KeyPartitioner::Range { bounds, ascending } => {
+                let p = i64::try_from(bisect_left(bounds, key)).unwrap_or(i64::MAX);
+                let p = if *ascending {
+                    p
+                } else {
+                    i64::from(partitions) - 1 - p
+                };
+                // Python's `%`: PySpark reduces the partitioner's result modulo the count.
+                p.rem_euclid(i64::from(partitions)).unsigned_abs()
+            }
+        };
+        // Lossless: below `partitions`, a u32.
+        Ok(partition as u32)
+    }
+
+    /// Whether the key must be converted to a value to find its partition.
+    fn needs_value(&self) -> bool {
+        matches!(
+            self,
+            KeyPartitioner::Dynamic { .. } | KeyPartitioner::Range { .. }
+        )
+    }
+}
+
+/// One reduce partition's pending pairs, canonically encoded back to back.
 #[derive(Default)]
 struct Bucket {
     count: u32,
     bytes: Vec<u8>,
 }
 
-/// Shuffle: `(K, V)` pairs bucketed by `partition_of(postcard(key))`, written as a partition
-/// number record (8 bytes, big-endian) followed by a binary batch of that partition's pairs.
-pub(crate) fn shuffle<K: Element, V: Element>(
-    stream: Stream,
-    partitions: u32,
-    out: &mut Output,
-) -> Result<(), Error> {
-    let rows = stream.into_rows::<(K, V)>("shuffle output")?;
-    if partitions == 0 || partitions > MAX_SHUFFLE_PARTITIONS {
-        return Err(Error::Plan(format!(
-            "shuffle output needs between 1 and {MAX_SHUFFLE_PARTITIONS} partitions, not \
-             {partitions}"
-        )));
+/// The buckets of a shuffle, flushed per partition when large and all together when the
+/// total is.
+struct Buckets {
+    buckets: Vec<Bucket>,
+    buffered: usize,
+}
+
+impl Buckets {
+    fn new(partitions: u32) -> Result<Self, Error> {
+        if partitions == 0 || partitions > MAX_SHUFFLE_PARTITIONS {
+            return Err(Error::Plan(format!(
+                "shuffle output needs between 1 and {MAX_SHUFFLE_PARTITIONS} partitions, not \
+                 {partitions}"
+            )));
+        }
+        let mut buckets = Vec::new();
+        buckets.resize_with(usize::try_from(partitions).unwrap_or(0), Bucket::default);
+        Ok(Buckets {
+            buckets,
+            buffered: 0,
+        })
     }
-    let mut buckets: Vec<Bucket> = Vec::new();
-    buckets.resize_with(usize::try_from(partitions).unwrap_or(0), Bucket::default);
-    let mut key = Vec::new();
-    let mut buffered = 0;
-    for (record, (k, v)) in (0u64..).zip(rows) {
-        key.clear();
-        postcard_append(&k, &mut key).map_err(|err| Error::Key {
-            record,
-            message: err.to_string(),
-        })?;
-        let partition = partition_of(&key, partitions);
+
+    /// Appends one pair (`key_bytes` then what `value` writes) to `partition`'s bucket.
+    fn push(
+        &mut self,
+        out: &mut Output,
+        partition: u32,
+        key_bytes: &[u8],
+        value: impl FnOnce(&mut Vec<u8>) -> Result<(), Error>,
+    ) -> Result<(), Error> {
         let Some(bucket) = usize::try_from(partition)
             .ok()
-            .and_then(|p| buckets.get_mut(p))
+            .and_then(|p| self.buckets.get_mut(p))
         else {
             return Err(Error::internal("partition out of range"));
         };
         let before = bucket.bytes.len();
-        bucket.bytes.extend_from_slice(&key);
-        // A pair's postcard encoding is the key's followed by the value's.
-        postcard_append(&v, &mut bucket.bytes).map_err(|err| Error::Encode {
-            element: record,
-            type_name: std::any::type_name::<V>(),
-            message: err.to_string(),
-        })?;
+        bucket.bytes.extend_from_slice(&PAIR_PREFIX);
+        bucket.bytes.extend_from_slice(key_bytes);
+        value(&mut bucket.bytes)?;
         bucket.count += 1;
-        buffered += bucket.bytes.len() - before;
+        self.buffered += bucket.bytes.len() - before;
         if bucket.bytes.len() >= RECORD_TARGET_BYTES || bucket.count == u32::MAX {
-            buffered -= bucket.bytes.len();
+            self.buffered -= bucket.bytes.len();
             emit_bucket(out, partition, bucket)?;
             bucket.bytes.clear();
-        } else if buffered >= SHUFFLE_BUFFER_BYTES {
-            emit_all(out, &mut buckets)?;
-            buffered = 0;
+        } else if self.buffered >= SHUFFLE_BUFFER_BYTES {
+            self.finish(out)?;
         }
+        Ok(())
     }
-    emit_all(out, &mut buckets)
-}
 
-/// Writes every non-empty bucket, in partition order, releasing their memory.
-fn emit_all(out: &mut Output, buckets: &mut [Bucket]) -> Result<(), Error> {
-    for (partition, bucket) in (0u32..).zip(buckets.iter_mut()) {
-        emit_bucket(out, partition, bucket)?;
-        *bucket = Bucket::default();
+    /// Writes every non-empty bucket, in partition order, releasing their memory.
+    fn finish(&mut self, out: &mut Output) -> Result<(), Error> {
+        for (partition, bucket) in (0u32..).zip(self.buckets.iter_mut()) {
+            emit_bucket(out, partition, bucket)?;
+            *bucket = Bucket::default();
+        }
+        self.buffered = 0;
+        Ok(())
     }
-    Ok(())
 }
 
 /// Writes one bucket as a partition record and a binary batch record.
@@ -296,11 +496,9 @@ fn emit_bucket(out: &mut Output, partition: u32, bucket: &mut Bucket) -> Result<
     if bucket.count == 0 {
         return Ok(());
     }
+    out.record(&u64::from(partition).to_be_bytes())?;
     let start = out.begin_record();
-    out.buf
-        .extend_from_slice(&u64::from(partition).to_be_bytes());
-    out.end_record(start)?;
-    let start = out.begin_record();
+    out.buf.push(BATCH_VALUES);
     out.buf.extend_from_slice(&bucket.count.to_le_bytes());
     out.buf.extend_from_slice(&bucket.bytes);
     out.end_record(start)?;
@@ -308,179 +506,92 @@ fn emit_bucket(out: &mut Output, partition: u32, bucket: &mut Bucket) -> Result<
     out.flush_if_full()
 }
 
-#[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-    use crate::host::native;
-
-    /// Splits a batch into its records' payloads.
-    pub(crate) fn records(batch: &[u8]) -> Vec<Vec<u8>> {
-        let mut records = Vec::new();
-        let mut rest = batch;
-        while let Some((len, tail)) = rest.split_first_chunk::<4>() {
-            let len = usize::try_from(i32::from_be_bytes(*len)).expect("no negative lengths");
-            records.push(tail[..len].to_vec());
-            rest = &tail[len..];
-        }
-        assert!(rest.is_empty(), "batch has {} stray bytes", rest.len());
-        records
+fn shuffle_key_error(element: u64, message: impl std::fmt::Display) -> Error {
+    Error::Step {
+        at: "the shuffle output".into(),
+        element: Some(element),
+        message: format!("its key: {message}"),
     }
+}
 
-    /// Runs a sink on `rows` against the native test host; returns the output records.
-    fn run_sink<T: Element>(rows: Vec<T>, spec: OutputSpec) -> Vec<Vec<u8>> {
-        native::with(|host| *host = Default::default());
-        let mut out = Output::new();
-        let stream = Stream::new(rows.into_iter());
-        match spec {
-            OutputSpec::Shuffle { .. } => unreachable!("use shuffle directly"),
-            spec => sink::<T>(stream, spec, "T", &mut out).unwrap(),
-        }
-        out.flush().unwrap();
-        records(&native::with(|host| host.output.concat()))
-    }
-
-    #[test]
-    fn pickle_output_is_a_list_python_reads_with_tuples_and_none() {
-        let rows = vec![(1i64, Some("a".to_owned())), (2, None)];
-        let records = run_sink(rows, OutputSpec::Pickle);
-        assert_eq!(records.len(), 1);
-        let value = serde_pickle::value_from_slice(&records[0], Default::default()).unwrap();
-        use serde_pickle::Value as P;
-        assert_eq!(
-            value,
-            P::List(vec![
-                P::Tuple(vec![P::I64(1), P::String("a".into())]),
-                P::Tuple(vec![P::I64(2), P::None]),
-            ])
-        );
-        assert!(records[0].starts_with(b"\x80\x03]("), "protocol 3 list");
-    }
-
-    #[test]
-    fn pickle_output_bytes_vec_and_maps() {
-        let mut map = std::collections::BTreeMap::new();
-        map.insert("k".to_owned(), vec![1u8, 2]);
-        let rows = vec![(crate::Bytes::from(vec![0u8, 255]), map)];
-        let records = run_sink(rows, OutputSpec::Pickle);
-        let value = serde_pickle::value_from_slice(&records[0], Default::default()).unwrap();
-        use serde_pickle::{HashableValue as H, Value as P};
-        let dict = [(H::String("k".into()), P::List(vec![P::I64(1), P::I64(2)]))];
-        assert_eq!(
-            value,
-            P::List(vec![P::Tuple(vec![
-                P::Bytes(vec![0, 255]),
-                P::Dict(dict.into())
-            ])])
-        );
-    }
-
-    #[test]
-    fn pickle_output_is_cut_into_batches_of_1024() {
-        let records = run_sink((0..2500i64).collect(), OutputSpec::Pickle);
-        let lens: Vec<usize> = records
-            .iter()
-            .map(|r| {
-                let v: Vec<i64> = serde_pickle::from_slice(r, Default::default()).unwrap();
-                v.len()
+/// Shuffle of typed `(K, V)` pairs: each goes to its key's partition, written as a partition
+/// number record (8 bytes, big-endian) followed by a binary batch of that partition's pairs.
+pub(crate) fn shuffle<K: Element, V: Element>(
+    stream: Stream,
+    partitions: u32,
+    partitioner: &KeyPartitioner,
+    out: &mut Output,
+) -> Result<(), Error> {
+    let rows = stream.into_rows::<(K, V)>("shuffle output")?;
+    let mut buckets = Buckets::new(partitions)?;
+    let typed = match partitioner {
+        KeyPartitioner::Typed { f, name } => match f.downcast_ref::<fn(&K) -> u64>() {
+            Some(f) => Some((*f, *name)),
+            None => {
+                return Err(Error::internal(format!(
+                    "`{name}` is not a fn(&K) -> u64 of the pairs' K"
+                )))
+            }
+        },
+        _ => None,
+    };
+    let mut key_bytes = Vec::new();
+    for (element, (key, value)) in (0u64..).zip(rows) {
+        key_bytes.clear();
+        encode_append(&key, &mut key_bytes).map_err(|err| shuffle_key_error(element, err))?;
+        let partition = match typed {
+            Some((f, name)) => {
+                let p = crate::stream::call_named(name, || f(&key)) % u64::from(partitions);
+                // Lossless: below `partitions`, a u32.
+                p as u32
+            }
+            None if partitioner.needs_value() => {
+                let key = to_value(&key).map_err(|err| shuffle_key_error(element, err))?;
+                partitioner
+                    .of_value(&key, &key_bytes, partitions)
+                    .map_err(|err| shuffle_key_error(element, err))?
+            }
+            None => partition_of(&key_bytes, partitions),
+        };
+        buckets.push(out, partition, &key_bytes, |buf| {
+            encode_append(&value, buf).map_err(|err| Error::Encode {
+                element,
+                type_name: std::any::type_name::<V>(),
+                message: err.to_string(),
             })
-            .collect();
-        assert_eq!(lens, vec![1024, 1024, 452]);
-        let all: Vec<i64> = records
-            .iter()
-            .flat_map(|r| serde_pickle::from_slice::<Vec<i64>>(r, Default::default()).unwrap())
-            .collect();
-        assert_eq!(all, (0..2500).collect::<Vec<_>>());
+        })?;
     }
+    buckets.finish(out)
+}
 
-    #[test]
-    fn big_outputs_go_out_in_several_batches_of_whole_records() {
-        native::with(|host| *host = Default::default());
-        let mut out = Output::new();
-        let rows: Vec<String> = (0..2000).map(|i| format!("{i:0>500}")).collect();
-        write_pickle(rows.clone().into_iter(), "String", &mut out).unwrap();
-        out.flush().unwrap();
-        let batches = native::with(|host| std::mem::take(&mut host.output));
-        assert!(batches.len() > 1, "expected several output_write calls");
-        let mut decoded = Vec::new();
-        for batch in &batches {
-            assert!(batch.len() < FLUSH_AT + RECORD_TARGET_BYTES + 1024);
-            for record in records(batch) {
-                assert!(record.len() < RECORD_TARGET_BYTES + 1024);
-                decoded.extend(
-                    serde_pickle::from_slice::<Vec<String>>(&record, Default::default()).unwrap(),
-                );
-            }
-        }
-        assert_eq!(decoded, rows);
+/// Shuffle of dynamic pairs (any element that is a tuple or list of two).
+pub(crate) fn shuffle_values(
+    stream: Stream,
+    partitions: u32,
+    partitioner: &KeyPartitioner,
+    out: &mut Output,
+) -> Result<(), Error> {
+    let rows = stream.into_values("shuffle output")?;
+    let mut buckets = Buckets::new(partitions)?;
+    let mut key_bytes = Vec::new();
+    for (element, row) in (0u64..).zip(rows) {
+        let (key, value) = into_pair(row).map_err(|message| Error::Step {
+            at: "the shuffle output".into(),
+            element: Some(element),
+            message,
+        })?;
+        key_bytes.clear();
+        canonical_append(&key, &mut key_bytes).map_err(|err| shuffle_key_error(element, err))?;
+        let partition = partitioner
+            .of_value(&key, &key_bytes, partitions)
+            .map_err(|err| shuffle_key_error(element, err))?;
+        buckets.push(out, partition, &key_bytes, |buf| {
+            canonical_append(&value, buf).map_err(|err| Error::Encode {
+                element,
+                type_name: "a Python value",
+                message: err.to_string(),
+            })
+        })?;
     }
-
-    #[test]
-    fn binary_output_round_trips_through_postcard() {
-        let rows = vec![("x".to_owned(), 1.5f64), ("y".to_owned(), -0.0)];
-        let records = run_sink(rows.clone(), OutputSpec::Binary);
-        assert_eq!(records.len(), 1);
-        let (count, mut rest) = records[0].split_first_chunk::<4>().unwrap();
-        assert_eq!(u32::from_le_bytes(*count), 2);
-        let mut decoded = Vec::new();
-        while !rest.is_empty() {
-            let (item, tail) = postcard::take_from_bytes::<(String, f64)>(rest).unwrap();
-            decoded.push(item);
-            rest = tail;
-        }
-        assert_eq!(decoded, rows);
-    }
-
-    #[test]
-    fn refused_output_is_an_error() {
-        native::with(|host| {
-            *host = Default::default();
-            host.refuse_output = Some(3);
-        });
-        let mut out = Output::new();
-        write_binary([1i64].into_iter(), "i64", &mut out).unwrap();
-        assert!(matches!(out.flush(), Err(Error::OutputRefused(3))));
-    }
-
-    #[test]
-    fn shuffle_buckets_pairs_by_key_hash() {
-        native::with(|host| *host = Default::default());
-        let rows: Vec<(String, i64)> = (0..100).map(|i| (format!("k{}", i % 10), i)).collect();
-        let mut out = Output::new();
-        shuffle::<String, i64>(Stream::new(rows.clone().into_iter()), 4, &mut out).unwrap();
-        out.flush().unwrap();
-        let records = records(&native::with(|host| host.output.concat()));
-        assert_eq!(records.len() % 2, 0);
-        let mut seen = Vec::new();
-        let mut last_partition = None;
-        for pair in records.chunks(2) {
-            let partition = u64::from_be_bytes(pair[0].as_slice().try_into().unwrap());
-            assert!(partition < 4);
-            assert!(
-                last_partition < Some(partition),
-                "one batch per partition, in order"
-            );
-            last_partition = Some(partition);
-            let (count, mut rest) = pair[1].split_first_chunk::<4>().unwrap();
-            for _ in 0..u32::from_le_bytes(*count) {
-                let (item, tail) = postcard::take_from_bytes::<(String, i64)>(rest).unwrap();
-                let key = postcard::to_allocvec(&item.0).unwrap();
-                assert_eq!(u64::from(partition_of(&key, 4)), partition);
-                seen.push(item);
-                rest = tail;
-            }
-            assert!(rest.is_empty());
-        }
-        seen.sort();
-        let mut expected = rows;
-        expected.sort();
-        assert_eq!(seen, expected);
-    }
-
-    #[test]
-    fn shuffle_refuses_zero_partitions() {
-        let mut out = Output::new();
-        let err =
-            shuffle::<i64, i64>(Stream::new([(1i64, 1i64)].into_iter()), 0, &mut out).unwrap_err();
-        assert!(err.to_string().contains("partitions"), "{err}");
-    }
+    buckets.finish(out)
 }

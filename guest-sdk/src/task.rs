@@ -1,23 +1,19 @@
-//! Running one task: the spec buffer, the plan (steps resolved and type-checked before any
-//! record moves), the execution, and the task-scoped state the panic hook reads.
+//! Running one task: the spec buffer, the version check, the plan (see `plan`), the
+//! execution, the accumulator updates of a successful task, and the task-scoped state the
+//! panic hook reads.
 //!
 //! Task-scoped state is thread-local. On wasm32 (no threads) that is a plain static; natively
 //! it keeps parallel unit tests apart.
 
-use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::panic::{self, AssertUnwindSafe, PanicHookInfo};
 use std::sync::Once;
 
-use sparkwasm_abi::{
-    FunctionKind, InputEncoding, OutputSpec, Side, StepKind, TaskSpec, ABI_VERSION, STATUS_ERROR,
-    STATUS_OK,
-};
+use sparkwasm_abi::{TaskSpec, ABI_VERSION, STATUS_ERROR, STATUS_OK};
 
-use crate::element::{self, ElementType, Function, ReduceByKeyFn, ShuffleFn, SinkFn, Stream};
 use crate::error::Error;
-use crate::host;
-use crate::output::{Output, MAX_SHUFFLE_PARTITIONS};
+use crate::output::Output;
+use crate::{context, host, plan};
 
 thread_local! {
     /// The author function currently running, for the panic message.
@@ -59,6 +55,7 @@ pub(crate) fn take_failure() -> Option<Error> {
 pub(crate) fn reset() {
     CURRENT.set(None);
     FAILURE.take();
+    context::end();
 }
 
 /// `sparkwasm_alloc`: a zeroed buffer of `size` bytes, kept until `sparkwasm_run_task` takes
@@ -143,208 +140,36 @@ pub(crate) fn run_task(spec: &[u8]) -> i32 {
 }
 
 fn execute(spec: &[u8]) -> Result<(), Error> {
-    let spec: TaskSpec = postcard::from_bytes(spec).map_err(|err| Error::Spec(err.to_string()))?;
-    if spec.abi_version != ABI_VERSION {
+    // The version leads the spec: check it first, so a host speaking another version gets
+    // that message rather than a decoding error about fields it does not know.
+    let (version, _) =
+        postcard::take_from_bytes::<u32>(spec).map_err(|err| Error::Spec(err.to_string()))?;
+    if version != ABI_VERSION {
         return Err(Error::AbiVersion {
-            host: spec.abi_version,
+            host: version,
             module: ABI_VERSION,
         });
     }
-    let plan = Plan::build(&spec)?;
+    let spec: TaskSpec = postcard::from_bytes(spec).map_err(|err| Error::Spec(err.to_string()))?;
+    context::begin(&spec);
+    let result = run_plan(&spec);
+    context::end();
+    result
+}
+
+fn run_plan(spec: &TaskSpec) -> Result<(), Error> {
+    let plan = plan::build(spec)?;
     let mut out = Output::new();
-    let mut stream = (plan.source.source)(plan.input, plan.source.name);
-    for step in &plan.steps {
-        stream = step.apply(stream)?;
-    }
-    let written = plan.sink.write(stream, &mut out);
-    // An error inside the stream (bad input, unencodable key) ended it early: it, not the
-    // truncated output, is the outcome.
+    let written = plan.run(&mut out);
+    // An error inside the stream (bad input, an element a step cannot take) ended it early:
+    // it, not the truncated output, is the outcome.
     if let Some(failure) = take_failure() {
         return Err(failure);
     }
     written?;
-    out.flush()
-}
-
-/// A task's steps, resolved and checked.
-struct Plan {
-    input: InputEncoding,
-    source: ElementType,
-    steps: Vec<PlannedStep>,
-    sink: PlannedSink,
-}
-
-enum PlannedStep {
-    Rows(fn(Stream) -> Result<Stream, Error>),
-    ReduceByKey {
-        reduce_by_key: ReduceByKeyFn,
-        f: &'static (dyn Any + Sync),
-        name: &'static str,
-    },
-}
-
-impl PlannedStep {
-    fn apply(&self, stream: Stream) -> Result<Stream, Error> {
-        match *self {
-            PlannedStep::Rows(apply) => apply(stream),
-            PlannedStep::ReduceByKey {
-                reduce_by_key,
-                f,
-                name,
-            } => reduce_by_key(stream, f, name),
-        }
-    }
-}
-
-enum PlannedSink {
-    Elements {
-        sink: SinkFn,
-        spec: OutputSpec,
-        type_name: &'static str,
-    },
-    Shuffle {
-        shuffle: ShuffleFn,
-        partitions: u32,
-    },
-}
-
-impl PlannedSink {
-    fn write(&self, stream: Stream, out: &mut Output) -> Result<(), Error> {
-        match *self {
-            PlannedSink::Elements {
-                sink,
-                spec,
-                type_name,
-            } => sink(stream, spec, type_name, out),
-            PlannedSink::Shuffle {
-                shuffle,
-                partitions,
-            } => shuffle(stream, partitions, out),
-        }
-    }
-}
-
-fn resolve(handle: u32, what: impl FnOnce() -> String) -> Result<&'static Function, Error> {
-    element::resolve(handle).ok_or_else(|| Error::UnknownHandle {
-        what: what(),
-        handle,
-    })
-}
-
-fn step_function_kind(kind: StepKind) -> FunctionKind {
-    match kind {
-        StepKind::Map => FunctionKind::Map,
-        StepKind::FlatMap => FunctionKind::FlatMap,
-        StepKind::Filter => FunctionKind::Filter,
-        StepKind::MapPartitions => FunctionKind::MapPartitions,
-        StepKind::ReduceByKey => FunctionKind::Reduce,
-    }
-}
-
-impl Plan {
-    /// Resolves every handle and checks, step by step, that each function takes the element
-    /// type the previous one produces, so a mismatch fails before any input is read.
-    fn build(spec: &TaskSpec) -> Result<Plan, Error> {
-        let origin = resolve(spec.source.function, || "the task's input type".into())?;
-        let (source, side) = match spec.source.side {
-            Side::Input => ((origin.input)(), "input"),
-            Side::Output => ((origin.output)(), "output"),
-        };
-        let mut current = source;
-        // Who produces `current`, for messages.
-        let mut producer = format!(
-            "the task input (read as the {side} type of `{}`)",
-            origin.name
-        );
-        let mut steps = Vec::with_capacity(spec.steps.len());
-        for (index, step) in spec.steps.iter().enumerate() {
-            let function = resolve(step.function, || format!("step {index}"))?;
-            let (name, kind) = (function.name, function.kind);
-            let wanted = step_function_kind(step.kind);
-            if kind != wanted {
-                return Err(Error::Plan(format!(
-                    "step {index} applies `{name}` as a {} function, but it is a {} function",
-                    wanted.as_str(),
-                    kind.as_str()
-                )));
-            }
-            let input = (function.input)();
-            match (step.kind, function.apply) {
-                (StepKind::ReduceByKey, element::Apply::Reduce(f)) => {
-                    let Some(pair) = current.pair else {
-                        return Err(Error::Plan(format!(
-                            "step {index} (reduceByKey with `{name}`) needs (key, value) pairs, \
-                             but {producer} produces {}",
-                            current.name
-                        )));
-                    };
-                    if pair.value_id != input.id {
-                        return Err(Error::Plan(format!(
-                            "step {index} (reduceByKey with `{name}`) merges values of type {}, \
-                             but {producer} produces {}, whose values are of another type",
-                            input.name, current.name
-                        )));
-                    }
-                    steps.push(PlannedStep::ReduceByKey {
-                        reduce_by_key: pair.reduce_by_key,
-                        f,
-                        name,
-                    });
-                }
-                (_, element::Apply::Rows(apply)) => {
-                    if input.id != current.id {
-                        return Err(Error::Plan(format!(
-                            "step {index} (`{name}`, {}) takes {}, but {producer} produces {}",
-                            kind.as_str(),
-                            input.name,
-                            current.name
-                        )));
-                    }
-                    steps.push(PlannedStep::Rows(apply));
-                    if kind != FunctionKind::Filter {
-                        current = (function.output)();
-                    }
-                }
-                _ => {
-                    return Err(Error::internal(format!(
-                        "`{name}` has the wrong kind of body"
-                    )))
-                }
-            }
-            producer = format!("step {index} (`{name}`, {})", kind.as_str());
-        }
-        let sink = match spec.output {
-            OutputSpec::Shuffle { partitions } => {
-                let Some(pair) = current.pair else {
-                    return Err(Error::Plan(format!(
-                        "shuffle output needs (key, value) pairs, but {producer} produces {}",
-                        current.name
-                    )));
-                };
-                if partitions == 0 || partitions > MAX_SHUFFLE_PARTITIONS {
-                    return Err(Error::Plan(format!(
-                        "shuffle output needs between 1 and {MAX_SHUFFLE_PARTITIONS} partitions, \
-                         not {partitions}"
-                    )));
-                }
-                PlannedSink::Shuffle {
-                    shuffle: pair.shuffle,
-                    partitions,
-                }
-            }
-            spec => PlannedSink::Elements {
-                sink: current.sink,
-                spec,
-                type_name: current.name,
-            },
-        };
-        Ok(Plan {
-            input: spec.input,
-            source,
-            steps,
-            sink,
-        })
-    }
+    out.flush()?;
+    // Only a task that handed over all its output counts its accumulators.
+    context::send_accumulators()
 }
 
 /// Installs, once, the hook that reports panics during a task to the host.
@@ -366,7 +191,7 @@ fn install_panic_hook() {
     });
 }
 
-/// "function `<name>` panicked at <file>:<line>: <message>".
+/// The task error of a panic: ``function `NAME` panicked at FILE:LINE: MESSAGE``.
 fn panic_message(info: &PanicHookInfo<'_>) -> String {
     let location = match info.location() {
         Some(location) => format!("{}:{}", location.file(), location.line()),

@@ -1,6 +1,7 @@
-//! Serving tasks on one JVM connection: read a task header, run the command's pipeline in
-//! the sandbox with the data section as input, write the trailer, and go again while the JVM
-//! reuses the connection.
+//! Serving tasks on one JVM connection: read a task header (applying its broadcast delta to
+//! the connection's registry), run the command's pipeline in the sandbox with the data
+//! section as input, write the trailer with the task's accumulator updates, and go again
+//! while the JVM reuses the connection.
 //!
 //! Phases of one task, as Spark's `PythonRunner` expects them:
 //!
@@ -10,15 +11,18 @@
 //!       or, on any failure: PYTHON_EXCEPTION_THROWN + message, and the connection ends
 //! ```
 
+use std::collections::HashSet;
 use std::io::{self, Write};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use sparkwasm_abi::TaskInfo;
 use sparkwasm_protocol::{
-    read_end_of_stream, read_task_header, write_end_of_data, write_end_of_stream, write_exception,
-    write_timing, Limits as DecodeLimits, TaskHeader, Timing,
+    pickle, read_end_of_stream, read_task_header_with_broadcast_hook, write_end_of_data,
+    write_end_of_stream, write_exception, write_timing, Limits as DecodeLimits, TaskHeader, Timing,
 };
 use sparkwasm_runtime::Runtime;
 
+use crate::broadcasts::BroadcastRegistry;
 use crate::config::WorkerConfig;
 use crate::manifest;
 use crate::socket_io::SocketIo;
@@ -56,10 +60,13 @@ struct TaskFailure(String);
 impl Connection {
     /// Prepares to serve `stream`. The sandbox is created lazily, on the first task.
     pub fn new(stream: Stream, config: WorkerConfig) -> io::Result<Self> {
+        // A guest can never hold a broadcast larger than its memory, so none is kept.
+        let max_broadcast = usize::try_from(config.limits.memory_bytes()).unwrap_or(usize::MAX);
+        let broadcasts = BroadcastRegistry::new(max_broadcast, config.prefer_ipv6);
         Ok(Connection {
+            io: Some(SocketIo::new(stream, broadcasts)?),
             config,
             runtime: None,
-            io: Some(SocketIo::new(stream)?),
             boot_ms: now_ms(),
         })
     }
@@ -94,28 +101,34 @@ impl Connection {
             }
         };
         let limits = DecodeLimits::default();
-        let header = match read_task_header(&mut self.io().reader, version, &limits) {
-            Ok(Some(header)) => header,
-            Ok(None) => return Ok(None),
-            Err(e) => {
-                let message =
-                    format!("sparkwasm worker: cannot read the task header ({version}): {e}");
-                let io = self.io();
-                write_exception(&mut io.writer, &message)?;
-                io.writer.flush()?;
-                return Ok(Some(ConnectionEnd::TaskFailed));
-            }
-        };
+        let io = self.io();
+        // The broadcast delta is applied inside the header read: Spark 3.5 sends the rest of
+        // the header only after the decryption server (if any) has been drained.
+        let header =
+            match read_task_header_with_broadcast_hook(&mut io.reader, version, &limits, |update| {
+                io.broadcasts.apply(update)
+            }) {
+                Ok(Some(header)) => header,
+                Ok(None) => return Ok(None),
+                Err(e) => {
+                    let message =
+                        format!("sparkwasm worker: cannot read the task header ({version}): {e}");
+                    let io = self.io();
+                    write_exception(&mut io.writer, &message)?;
+                    io.writer.flush()?;
+                    return Ok(Some(ConnectionEnd::TaskFailed));
+                }
+            };
         let init_ms = now_ms();
-        match self.run_task(&header) {
-            Ok(()) => {}
+        let accumulator_updates = match self.run_task(&header) {
+            Ok(updates) => updates,
             Err(TaskFailure(message)) => {
                 let io = self.io();
                 write_exception(&mut io.writer, &message)?;
                 io.writer.flush()?;
                 return Ok(Some(ConnectionEnd::TaskFailed));
             }
-        }
+        };
         let finish_ms = now_ms();
         let io = self.io();
         io.drain_input()?;
@@ -129,7 +142,7 @@ impl Connection {
         };
         let io = self.io.as_mut().expect("io present");
         write_timing(&mut io.writer, version, &timing)?;
-        write_end_of_data(&mut io.writer, &[])?;
+        write_end_of_data(&mut io.writer, &accumulator_updates)?;
         io.writer.flush()?;
         if read_end_of_stream(&mut io.reader)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?
@@ -149,34 +162,49 @@ impl Connection {
     }
 
     /// Decodes the command, loads the module and runs the pipeline over the data section.
-    fn run_task(&mut self, header: &TaskHeader) -> Result<(), TaskFailure> {
+    /// Returns the task's accumulator updates, checked.
+    fn run_task(&mut self, header: &TaskHeader) -> Result<Vec<Vec<u8>>, TaskFailure> {
         let partition = header.partition_index;
+        let context = &header.task_context;
         let where_ = format!(
             "partition {partition}, stage {}, attempt {}",
-            header.task_context.stage_id, header.task_context.attempt_number
+            context.stage_id, context.attempt_number
         );
         let command = manifest::decode(&header.command)
             .map_err(|e| TaskFailure(format!("sparkwasm: {e} ({where_})")))?;
         let digest = command.manifest.module_digest.clone();
         let short_digest = &digest[..12.min(digest.len())];
         let pipeline = command.manifest.pipeline_names().join(" → ");
-        let context = |what: &str| {
+        let context_of = |what: &str| {
             format!("sparkwasm: {what} [pipeline `{pipeline}`, module sha256:{short_digest}…, {where_}]")
         };
 
         if self.runtime.is_none() {
             let runtime = Runtime::new(self.config.limits.clone())
-                .map_err(|e| TaskFailure(context(&format!("cannot start the sandbox: {e}"))))?;
+                .map_err(|e| TaskFailure(context_of(&format!("cannot start the sandbox: {e}"))))?;
             self.runtime = Some(runtime);
         }
         let runtime = self.runtime.as_mut().expect("just created");
         let module = runtime
             .load(command.module, &digest)
-            .map_err(|e| TaskFailure(context(&e.to_string())))?;
+            .map_err(|e| TaskFailure(context_of(&e.to_string())))?;
+        // The split index is what PySpark hands mapPartitionsWithIndex; the task context's
+        // partition id only differs when the RDD is not the stage's last one.
+        let info = TaskInfo {
+            partition_id: partition,
+            stage_id: context.stage_id,
+            attempt_number: context.attempt_number,
+            task_attempt_id: context.task_attempt_id,
+            local_properties: context
+                .local_properties
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            spark_files: false,
+        };
         let request = command
-            .manifest
-            .to_request(module.info(), partition)
-            .map_err(|e| TaskFailure(context(&e.to_string())))?;
+            .to_request(module.info(), info, &header.spark_files_dir)
+            .map_err(|e| TaskFailure(context_of(&e.to_string())))?;
 
         let mut io = self
             .io
@@ -185,8 +213,17 @@ impl Connection {
         io.begin_task();
         let (io, result) = runtime.run_task(&module, &request, io);
         self.io = Some(io);
-        result
-            .map(drop)
-            .map_err(|e| TaskFailure(context(&e.to_string())))
+        let report = result.map_err(|e| TaskFailure(context_of(&e.to_string())))?;
+        // The updates are unpickled by PySpark on the driver: only plain data for the
+        // task's own accumulators may leave this process.
+        let bound: HashSet<i64> = request.accumulators.iter().map(|b| b.id).collect();
+        for update in &report.accumulator_updates {
+            pickle::check_accumulator_update(update, |id| bound.contains(&id)).map_err(|e| {
+                TaskFailure(context_of(&format!(
+                    "the guest sent a bad accumulator update: {e}"
+                )))
+            })?;
+        }
+        Ok(report.accumulator_updates)
     }
 }

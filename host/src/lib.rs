@@ -7,7 +7,9 @@
 //! * [`worker`]: non-daemon mode — connect back, one task.
 //! * [`connection`]: the task loop on one connection.
 //! * [`manifest`]: the command format the driver package writes.
+//! * [`broadcasts`]: the connection's broadcast registry (path and decryption-server mode).
 
+pub mod broadcasts;
 pub mod config;
 pub mod connection;
 pub mod daemon;

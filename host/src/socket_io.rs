@@ -1,25 +1,29 @@
 //! The task's data path over the JVM socket: input records are copied from the socket
 //! straight into the guest's buffer (no host-side allocation sized by a length the JVM sent),
-//! and validated output batches go straight to the socket's write buffer.
+//! validated output batches go straight to the socket's write buffer, and broadcast values
+//! come from the connection's [`BroadcastRegistry`].
 
 use std::io::{self, BufReader, BufWriter, Read, Write};
 
 use sparkwasm_abi::{NULL_RECORD, RECORD_HEADER_LEN};
 use sparkwasm_protocol::{read_record_header, RecordHeader};
-use sparkwasm_runtime::{InputBatch, TaskIo};
+use sparkwasm_runtime::{BroadcastRead, InputBatch, TaskIo};
 
+use crate::broadcasts::BroadcastRegistry;
 use crate::stream::Stream;
 
 /// Buffer size of the socket reader and writer, as Spark's `spark.buffer.size` default.
 const SOCKET_BUFFER: usize = 64 << 10;
 
-/// Buffered reader and writer of one JVM connection, plus the position in the current
-/// task's data section.
+/// Buffered reader and writer of one JVM connection, its broadcast registry, plus the
+/// position in the current task's data section.
 pub struct SocketIo {
     /// Reads what the JVM sends.
     pub reader: BufReader<Stream>,
     /// Writes what the JVM reads.
     pub writer: BufWriter<Stream>,
+    /// The connection's broadcasts, kept across its tasks.
+    pub broadcasts: BroadcastRegistry,
     /// A record header already read whose payload did not fit the guest's buffer.
     pending: Option<RecordHeader>,
     /// The data section's END_OF_DATA_SECTION has been read.
@@ -27,12 +31,13 @@ pub struct SocketIo {
 }
 
 impl SocketIo {
-    /// Wraps a connected stream.
-    pub fn new(stream: Stream) -> io::Result<Self> {
+    /// Wraps a connected stream, with an empty broadcast registry.
+    pub fn new(stream: Stream, broadcasts: BroadcastRegistry) -> io::Result<Self> {
         let write_half = stream.try_clone()?;
         Ok(SocketIo {
             reader: BufReader::with_capacity(SOCKET_BUFFER, stream),
             writer: BufWriter::with_capacity(SOCKET_BUFFER, write_half),
+            broadcasts,
             pending: None,
             input_ended: false,
         })
@@ -122,5 +127,9 @@ impl TaskIo for SocketIo {
 
     fn write_output(&mut self, records: &[u8]) -> io::Result<()> {
         self.writer.write_all(records)
+    }
+
+    fn read_broadcast(&mut self, id: i64, buf: &mut [u8]) -> io::Result<BroadcastRead> {
+        self.broadcasts.read(id, buf)
     }
 }

@@ -11,14 +11,27 @@ Write RDD functions in Rust with the ``sparkwasm`` guest SDK, build them for
     counts.collect()        # [('spark', 42), ...]
 
 * :func:`load` reads a module on the driver and checks it: a wasm core module carrying the
-  SDK's function descriptors, built for guest ABI version 1, exporting what the worker calls.
+  SDK's function descriptors, built for guest ABI version 2, exporting what the worker calls.
   ``module.functions`` lists its functions; ``module.<name>`` is a :class:`WasmFunction`.
 * :func:`wrap` turns any PySpark RDD whose records are pickled (the default), UTF-8 text
-  (``sc.textFile``) or sparkwasm output into a :class:`WasmRDD`. Its ``map``, ``flatMap``,
-  ``filter``, ``mapPartitions`` and ``reduceByKey`` take WASM functions (and behave as in
-  PySpark when given Python callables). Kinds and element types are checked when the
-  pipeline is defined. Consecutive WASM steps of one module run in one worker pass, like
-  PySpark's pipelined Python functions. Python transformations and actions chain after it.
+  (``sc.textFile``), UTF-8 pairs (``sc.wholeTextFiles``) or sparkwasm output into a
+  :class:`WasmRDD`. Its methods (the RDD API: ``map`` ... ``mapPartitionsWithIndex``,
+  ``mapValues``, ``keyBy``, ``groupBy``, ``reduceByKey``, ``foldByKey``, ``aggregateByKey``,
+  ``combineByKey``, ``groupByKey``, ``partitionBy``, ``sortBy``, ``sortByKey``, ``distinct``,
+  the joins, ``cogroup``, ``subtractByKey``, and the actions ``reduce``, ``fold``,
+  ``aggregate``, ``treeReduce``, ``treeAggregate``, ``max``, ``min``, ``top``,
+  ``takeOrdered``, ``foreach``, ``foreachPartition``, ``count``, ``sum``, ``take``, ``first``,
+  ``collect``, ``countByKey``, ``countByValue``, ``saveAsTextFile``) take WASM functions of
+  the kind each argument needs and behave as PySpark's; given Python callables they are
+  PySpark's. Once an RDD is WASM output, everything including the actions runs in the
+  worker: no Python on the executors. Kinds and element types are checked when the pipeline
+  is defined. Consecutive steps of one module run in one worker pass, like PySpark's
+  pipelined Python functions. Python transformations and actions chain after it.
+* :meth:`WasmFunction.using` binds a function to broadcast variables and accumulators by the
+  names the guest asks for.
+* :func:`canonical_hash` is the worker's hash partitioning in Python (a PySpark
+  ``partitionFunc``), over :func:`canonical_bytes`, the canonical encoding of a value;
+  :func:`order_key` is the order sorting uses.
 
 The worker
 ----------
@@ -37,10 +50,22 @@ bytes whose SHA-256 differs from the digest the driver computed.
 """
 
 from ._module import WasmFunction, WasmModule, load
+from ._partition import canonical_bytes, canonical_hash, order_key
 from ._rdd import WasmRDD, wrap
 from ._wasm import WasmModuleError
 from ._worker import worker_path
 
-__all__ = ["WasmFunction", "WasmModule", "WasmModuleError", "WasmRDD", "load", "worker_path", "wrap"]
+__all__ = [
+    "WasmFunction",
+    "WasmModule",
+    "WasmModuleError",
+    "WasmRDD",
+    "canonical_bytes",
+    "canonical_hash",
+    "load",
+    "order_key",
+    "worker_path",
+    "wrap",
+]
 
 __version__ = "0.1.0"

@@ -2,19 +2,22 @@
 
 :func:`load` reads a module on the driver, checks it (see :mod:`sparkwasm._wasm`) and
 returns a :class:`WasmModule`; attribute access on it gives :class:`WasmFunction` handles
-that :class:`sparkwasm.WasmRDD` methods accept in place of Python callables.
+that :class:`sparkwasm.WasmRDD` methods accept in place of Python callables, and
+:meth:`WasmFunction.using` binds them to broadcast variables and accumulators.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, NoReturn, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, NoReturn, Optional, Tuple, Union
 
 from ._wasm import FunctionInfo, WasmModuleError, parse_module
 
 if TYPE_CHECKING:
     from pyspark import SparkContext
+    from pyspark.accumulators import Accumulator
+    from pyspark import Broadcast
 
 __all__ = ["WasmFunction", "WasmModule", "load"]
 
@@ -97,14 +100,25 @@ class WasmFunction:
     """One function of a :class:`WasmModule`, to pass to :class:`sparkwasm.WasmRDD` methods.
 
     It cannot be called on the driver: the function runs inside the sparkwasm worker on the
-    executors.
+    executors. :meth:`using` gives a copy bound to broadcast variables and accumulators.
     """
 
-    __slots__ = ("module", "info")
+    __slots__ = ("module", "info", "_broadcasts", "_accumulators", "_spark_files")
 
-    def __init__(self, module: WasmModule, info: FunctionInfo) -> None:
+    def __init__(
+        self,
+        module: WasmModule,
+        info: FunctionInfo,
+        *,
+        broadcasts: Optional[Mapping[str, "Broadcast[Any]"]] = None,
+        accumulators: Optional[Mapping[str, "Accumulator[Any]"]] = None,
+        spark_files: bool = True,
+    ) -> None:
         self.module = module
         self.info = info
+        self._broadcasts: Dict[str, "Broadcast[Any]"] = dict(broadcasts or {})
+        self._accumulators: Dict[str, "Accumulator[Any]"] = dict(accumulators or {})
+        self._spark_files = spark_files
 
     @property
     def name(self) -> str:
@@ -113,7 +127,9 @@ class WasmFunction:
 
     @property
     def kind(self) -> str:
-        """``map``, ``flat_map``, ``filter``, ``map_partitions`` or ``reduce``."""
+        """Its descriptor kind: ``map``, ``flat_map``, ``filter``, ``map_partitions``,
+        ``map_partitions_with_index``, ``reduce``, ``key``, ``seq_op``, ``partitioner``,
+        ``foreach`` or ``foreach_partition``."""
         return self.info.kind
 
     @property
@@ -126,13 +142,87 @@ class WasmFunction:
         """The Rust element type it produces, as spelled in its descriptor."""
         return self.info.output
 
+    @property
+    def broadcasts(self) -> Dict[str, "Broadcast[Any]"]:
+        """Name -> broadcast variable the guest reads as ``sparkwasm::broadcast(name)``."""
+        return dict(self._broadcasts)
+
+    @property
+    def accumulators(self) -> Dict[str, "Accumulator[Any]"]:
+        """Name -> accumulator the guest adds to by that name."""
+        return dict(self._accumulators)
+
+    @property
+    def spark_files(self) -> bool:
+        """Whether the guest sees the task's SparkFiles (read-only, at ``/sparkfiles``)."""
+        return self._spark_files
+
+    def using(
+        self,
+        *,
+        broadcasts: Optional[Mapping[str, "Broadcast[Any]"]] = None,
+        accumulators: Optional[Mapping[str, "Accumulator[Any]"]] = None,
+        spark_files: Optional[bool] = None,
+    ) -> "WasmFunction":
+        """A copy of this function bound to broadcast variables and accumulators, by the names
+        the guest asks for::
+
+            names = sc.broadcast({1: "one"})
+            seen = sc.accumulator(0)
+            rdd.map(m.lookup_name.using(broadcasts={"names": names}))
+            rdd.foreach(m.count_into_acc.using(accumulators={"seen": seen, "total": total}))
+
+        New names are added to the ones already bound (a name given again is rebound).
+        ``spark_files=False`` hides SparkFiles from the guest in every worker pass that runs
+        this function (granted by default). A worker pass carries the bindings of all its
+        functions; two functions binding one name to different variables cannot share a pass,
+        and the method that would combine them raises ``ValueError``.
+        """
+        from pyspark.accumulators import Accumulator
+        from pyspark import Broadcast
+
+        new_broadcasts = dict(self._broadcasts)
+        for name, bc in (broadcasts or {}).items():
+            _check_binding_name(name, "broadcast")
+            if not isinstance(bc, Broadcast) or getattr(bc, "_jbroadcast", None) is None:
+                raise TypeError(
+                    f"broadcast {name!r} must be a broadcast variable made on the driver with "
+                    f"sc.broadcast(value), got {type(bc).__name__}"
+                )
+            new_broadcasts[name] = bc
+        new_accumulators = dict(self._accumulators)
+        for name, acc in (accumulators or {}).items():
+            _check_binding_name(name, "accumulator")
+            if not isinstance(acc, Accumulator):
+                raise TypeError(
+                    f"accumulator {name!r} must be made with sc.accumulator(value), got "
+                    f"{type(acc).__name__}"
+                )
+            new_accumulators[name] = acc
+        if spark_files is not None and not isinstance(spark_files, bool):
+            raise TypeError(f"spark_files must be a bool, got {spark_files!r}")
+        return WasmFunction(
+            self.module,
+            self.info,
+            broadcasts=new_broadcasts,
+            accumulators=new_accumulators,
+            spark_files=self._spark_files if spark_files is None else spark_files,
+        )
+
+    def _binding_ids(self) -> Tuple[Tuple[Tuple[str, int], ...], Tuple[Tuple[str, int], ...], bool]:
+        return (
+            tuple(sorted((n, broadcast_id(b)) for n, b in self._broadcasts.items())),
+            tuple(sorted((n, a.aid) for n, a in self._accumulators.items())),
+            self._spark_files,
+        )
+
     def __call__(self, *args: Any, **kwargs: Any) -> NoReturn:
         # Reached when a WasmFunction is handed to a plain PySpark RDD (and so runs inside a
         # Python worker) or called directly: neither can run WASM.
         raise TypeError(
             f"{self.name} is a WASM function; it runs in the sparkwasm worker, not in Python. "
             f"Apply it to an RDD wrapped with sparkwasm.wrap(rdd), e.g. "
-            f"sparkwasm.wrap(rdd).{_METHOD_BY_KIND[self.kind]}(module.{self.name})"
+            f"sparkwasm.wrap(rdd).{METHOD_BY_KIND[self.kind]}(module.{self.name})"
         )
 
     def __reduce__(self) -> NoReturn:
@@ -149,21 +239,48 @@ class WasmFunction:
             isinstance(other, WasmFunction)
             and other.module == self.module
             and other.info == self.info
+            and other._binding_ids() == self._binding_ids()
         )
 
     def __hash__(self) -> int:
         return hash((self.module.digest, self.info.name))
 
     def __repr__(self) -> str:
-        return f"<WasmFunction {self.name}: {self.info.signature()} in module {self.module.digest[:12]}>"
+        bound = ""
+        if self._broadcasts or self._accumulators or not self._spark_files:
+            names = sorted(self._broadcasts) + sorted(self._accumulators)
+            bound = f" using {', '.join(names) or 'no variables'}"
+            if not self._spark_files:
+                bound += " without SparkFiles"
+        return (
+            f"<WasmFunction {self.name}: {self.info.signature()} in module "
+            f"{self.module.digest[:12]}{bound}>"
+        )
 
 
-_METHOD_BY_KIND = {
+def _check_binding_name(name: object, what: str) -> None:
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"{what} names must be non-empty strings, got {name!r}")
+
+
+def broadcast_id(bc: "Broadcast[Any]") -> int:
+    """The Spark id of a driver-side broadcast variable (what the worker looks it up by)."""
+    return int(bc._jbroadcast.id())  # type: ignore[union-attr]
+
+
+#: Descriptor kind -> the WasmRDD method that takes such functions (for hints in errors).
+METHOD_BY_KIND = {
     "map": "map",
     "flat_map": "flatMap",
     "filter": "filter",
     "map_partitions": "mapPartitions",
+    "map_partitions_with_index": "mapPartitionsWithIndex",
     "reduce": "reduceByKey",
+    "key": "keyBy",
+    "seq_op": "aggregateByKey",
+    "partitioner": "partitionBy",
+    "foreach": "foreach",
+    "foreach_partition": "foreachPartition",
 }
 
 

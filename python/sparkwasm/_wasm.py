@@ -32,11 +32,24 @@ __all__ = [
 ]
 
 #: The only guest ABI version this driver speaks (``sparkwasm_abi::ABI_VERSION``).
-ABI_VERSION = 1
+ABI_VERSION = 2
 #: Name of the custom section holding the function descriptors.
 DESCRIPTOR_SECTION = "sparkwasm.functions"
-#: Function kinds a descriptor may declare, as spelled in descriptors.
-FUNCTION_KINDS = ("map", "flat_map", "filter", "map_partitions", "reduce")
+#: Function kinds a descriptor may declare, as spelled in descriptors
+#: (``sparkwasm_abi::FunctionKind``).
+FUNCTION_KINDS = (
+    "map",
+    "flat_map",
+    "filter",
+    "map_partitions",
+    "reduce",
+    "map_partitions_with_index",
+    "key",
+    "seq_op",
+    "partitioner",
+    "foreach",
+    "foreach_partition",
+)
 #: Prefix of the per-function handle export.
 FUNCTION_EXPORT_PREFIX = "sparkwasm_fn_"
 #: Exports every sparkwasm module has besides its per-function handles, with their kinds.
@@ -66,8 +79,11 @@ class FunctionInfo:
     """What a module declares about one function.
 
     ``input`` and ``output`` are the Rust element types as the author spelled them (the SDK
-    removes whitespace): for ``flat_map`` and ``map_partitions`` the element types of the
-    sequences, for ``filter`` both the record type, for ``reduce`` both the value type ``V``.
+    removes whitespace): for ``flat_map`` and ``map_partitions(_with_index)`` the element types
+    of the sequences; for ``filter``, ``foreach`` and ``foreach_partition`` the record type
+    (output ``()``); for ``reduce`` both the value type ``V``; for ``key`` the record type and
+    the key type; for ``seq_op`` (``fn(U, V) -> U``) input ``V`` and output ``U``; for
+    ``partitioner`` the key type and ``u64``.
     """
 
     name: str

@@ -177,7 +177,11 @@ mod tests {
     fn reads_descriptors_of_a_well_formed_module() {
         let mut exports = REQUIRED.to_vec();
         exports.push("sparkwasm_fn_double");
-        let info = inspect(&module_with(&[&descriptor("double", 1)], &exports)).unwrap();
+        let info = inspect(&module_with(
+            &[&descriptor("double", ABI_VERSION)],
+            &exports,
+        ))
+        .unwrap();
         assert_eq!(info.functions.len(), 1);
         assert_eq!(info.function("double").unwrap().input, "i64");
         assert_eq!(info.digest.len(), 64);
@@ -208,7 +212,7 @@ mod tests {
 
     #[test]
     fn refuses_a_described_function_without_its_export() {
-        let bytes = module_with(&[&descriptor("double", 1)], &REQUIRED);
+        let bytes = module_with(&[&descriptor("double", ABI_VERSION)], &REQUIRED);
         let err = inspect(&bytes).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidModule);
         assert!(err.message().contains("sparkwasm_fn_double"), "{err}");

@@ -1,7 +1,9 @@
 //! The sparkwasm sandbox: runs functions of sparkwasm guest modules in wasmtime, a fresh
-//! instance per task, under memory, stack, deadline and output limits, with nothing of the
-//! host granted. It knows nothing of Spark: the host crate feeds it batches of records
-//! through [`TaskIo`] and reads typed [`Error`]s back.
+//! instance per task, under memory, stack, deadline, output and accumulator limits, with
+//! nothing of the host granted but what the task names: its broadcasts (read through
+//! [`TaskIo::read_broadcast`]) and, when granted, its SparkFiles directory read-only. It
+//! knows nothing of Spark: the host crate feeds it batches of records through [`TaskIo`] and
+//! reads typed [`Error`]s and [`TaskReport`]s (with the accumulator updates) back.
 //!
 //! ```text
 //! Runtime::new(limits) ──load(bytes, digest)──▶ LoadedModule ──run_task(request, io)──▶ TaskReport
@@ -16,9 +18,12 @@ mod sandbox;
 
 pub use error::{Error, ErrorKind};
 pub use inspect::{digest_hex, inspect, ModuleInfo};
-pub use io::{InputBatch, TaskIo};
+pub use io::{BroadcastRead, InputBatch, TaskIo};
 pub use limits::Limits;
-pub use sandbox::{LoadedModule, Runtime, TaskReport, TaskRequest, TaskState, TaskStep};
+pub use sandbox::{
+    LoadedModule, Runtime, TaskOutput, TaskPartitioner, TaskReport, TaskRequest, TaskState,
+    TaskStep,
+};
 pub use sparkwasm_abi::{
-    FunctionDescriptor, FunctionKind, InputEncoding, OutputSpec, Side, StepKind,
+    Binding, FunctionDescriptor, FunctionKind, InputEncoding, OutputSpec, Side, StepKind, TaskInfo,
 };

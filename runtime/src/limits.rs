@@ -17,6 +17,8 @@ pub struct Limits {
     output_bytes_per_batch: u64,
     captured_output_bytes: usize,
     error_message_bytes: usize,
+    accumulator_updates_per_task: usize,
+    accumulator_bytes_per_task: usize,
 }
 
 impl Default for Limits {
@@ -30,6 +32,8 @@ impl Default for Limits {
             output_bytes_per_batch: 256 << 20,
             captured_output_bytes: 64 << 10,
             error_message_bytes: 64 << 10,
+            accumulator_updates_per_task: 1024,
+            accumulator_bytes_per_task: 64 << 20,
         }
     }
 }
@@ -129,6 +133,32 @@ impl Limits {
     /// Sets [`Self::error_message_bytes`].
     pub fn with_error_message_bytes(mut self, bytes: usize) -> Self {
         self.error_message_bytes = bytes;
+        self
+    }
+
+    /// How many accumulator updates one task may send. Default 1024: the SDK sends one per
+    /// accumulator the task uses, so only a broken or hostile guest gets near it, and the
+    /// updates travel in the task result to the driver, which must not be flooded.
+    pub fn accumulator_updates_per_task(&self) -> usize {
+        self.accumulator_updates_per_task
+    }
+
+    /// Sets [`Self::accumulator_updates_per_task`].
+    pub fn with_accumulator_updates_per_task(mut self, count: usize) -> Self {
+        self.accumulator_updates_per_task = count;
+        self
+    }
+
+    /// Total bytes of one task's accumulator updates. Default 64 MiB: room for list or
+    /// dict accumulators, while the host (which keeps them until the task ends) and the
+    /// driver (which unpickles them) stay safe from a guest that sends without end.
+    pub fn accumulator_bytes_per_task(&self) -> usize {
+        self.accumulator_bytes_per_task
+    }
+
+    /// Sets [`Self::accumulator_bytes_per_task`].
+    pub fn with_accumulator_bytes_per_task(mut self, bytes: usize) -> Self {
+        self.accumulator_bytes_per_task = bytes;
         self
     }
 

@@ -1,32 +1,37 @@
 //! The sandbox: one wasmtime engine per process, compiled modules cached by digest, and a
-//! fresh instance per task with nothing granted but the sparkwasm imports and an empty WASI.
+//! fresh instance per task with nothing granted but the sparkwasm imports, an otherwise
+//! empty WASI and, only when the task grants it, its SparkFiles directory read-only.
 //!
 //! The data path of a task: the guest calls `input_next` to have the host copy a batch of
 //! input records straight into its memory, runs its pipeline, and calls `output_write` to
 //! hand whole batches of output records back; the host checks every batch before it leaves
-//! the sandbox. One crossing per batch, never one per record.
+//! the sandbox. One crossing per batch, never one per record. Broadcast values are copied
+//! into guest memory on request (`broadcast_read`), and accumulator updates are collected,
+//! within limits, for the caller to send once the task has succeeded.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
 use sparkwasm_abi::{
-    InputEncoding, OutputSpec, Side, Step, StepKind, TaskSpec, TypeRef, ABI_VERSION,
-    EXPORT_ABI_VERSION, EXPORT_ALLOC, EXPORT_MEMORY, EXPORT_RUN_TASK, IMPORT_INPUT_NEXT,
-    IMPORT_MODULE, IMPORT_OUTPUT_WRITE, IMPORT_REPORT_ERROR, RECORD_HEADER_LEN, STATUS_ERROR,
-    STATUS_OK,
+    Binding, InputEncoding, OutputSpec, Partitioner, Side, Source, Step, StepKind, TaskInfo,
+    TaskSpec, TypeRef, ABI_VERSION, BROADCAST_UNKNOWN, EXPORT_ABI_VERSION, EXPORT_ALLOC,
+    EXPORT_MEMORY, EXPORT_RUN_TASK, IMPORT_ACCUMULATOR_UPDATE, IMPORT_BROADCAST_READ,
+    IMPORT_INPUT_NEXT, IMPORT_MODULE, IMPORT_OUTPUT_WRITE, IMPORT_REPORT_ERROR, RECORD_HEADER_LEN,
+    SPARK_FILES_GUEST_DIR, STATUS_ERROR, STATUS_OK,
 };
 use wasmtime::{
     Caller, Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Memory, Module,
     PoolingAllocationConfig, ResourceLimiter, Store, Trap,
 };
 use wasmtime_wasi::p1::WasiP1Ctx;
-use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use crate::capture::BoundedPipe;
 use crate::error::{Error, ErrorKind};
 use crate::inspect::{digest_hex, inspect, ModuleInfo};
-use crate::io::{InputBatch, TaskIo};
+use crate::io::{BroadcastRead, InputBatch, TaskIo};
 use crate::limits::Limits;
 
 /// How many instances may be alive at once in one process. A worker process runs one task
@@ -46,28 +51,195 @@ impl<I: TaskIo> LoadedModule<I> {
     }
 }
 
-/// One step of a task, naming its function.
+/// One step of a task, naming its functions (the ABI's [`Step`] before names become
+/// handles).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TaskStep {
     /// What the step does.
     pub kind: StepKind,
-    /// The function it applies.
-    pub function: String,
+    /// The functions it applies, in the order [`StepKind`] documents.
+    pub functions: Vec<String>,
+    /// The step's argument: an index into [`TaskRequest::args`] or a number, as
+    /// [`StepKind`] documents.
+    pub arg: Option<u64>,
 }
 
-/// Everything a task needs besides its data.
+/// How shuffle keys map to partitions (the ABI's [`Partitioner`], naming its function).
 #[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TaskPartitioner {
+    /// Stable hash of the key's canonical encoding.
+    Hash,
+    /// A `partitioner` function, by name.
+    Function(String),
+    /// Range partitioning by the pickled bounds in [`TaskRequest::args`]`[bounds_arg]`.
+    Range {
+        /// Index of the bounds argument.
+        bounds_arg: u32,
+        /// Ascending order.
+        ascending: bool,
+    },
+}
+
+/// What to write (the ABI's [`OutputSpec`], naming the partitioner function).
+#[derive(Clone, Debug, PartialEq)]
+pub enum TaskOutput {
+    /// Pickled lists, for Python.
+    Pickle,
+    /// sparkwasm binary batches, for a later WASM pass.
+    Binary,
+    /// Map side of a shuffle: (8-byte partition, binary batch) record pairs.
+    Shuffle {
+        /// Number of reduce partitions.
+        partitions: u32,
+        /// How keys map to partitions.
+        partitioner: TaskPartitioner,
+    },
+    /// Exactly one record: the pickled element count.
+    Count,
+    /// A pickled list of the first `n` elements.
+    Take {
+        /// How many elements at most.
+        n: u64,
+    },
+    /// One UTF-8 record per element.
+    Text,
+    /// Pickled lists of sampled keys.
+    SampleKeys {
+        /// Probability of keeping each element.
+        fraction: f64,
+        /// Seed (the guest mixes in the partition).
+        seed: u64,
+    },
+}
+
+/// Everything a task needs besides its data. Functions are named here; the runtime turns
+/// the names into the module's handles when it builds the ABI's [`TaskSpec`].
+#[derive(Clone, Debug, PartialEq)]
 pub struct TaskRequest {
-    /// Spark partition index.
-    pub partition: i32,
+    /// The task's context. `spark_files` is ignored: the runtime sets it to whether it
+    /// really mounted [`TaskRequest::spark_files_dir`].
+    pub info: TaskInfo,
     /// How the input records are encoded.
     pub input: InputEncoding,
-    /// The function whose input or output type the input records have.
-    pub source: (String, Side),
+    /// The function whose input or output type the input records have, or `None` for
+    /// dynamic ([`sparkwasm_abi::Value`]) elements.
+    pub source: Option<(String, Side)>,
     /// The steps to apply.
     pub steps: Vec<TaskStep>,
     /// What to write.
-    pub output: OutputSpec,
+    pub output: TaskOutput,
+    /// Pickled Python values the steps and the output refer to by index.
+    pub args: Vec<Vec<u8>>,
+    /// Broadcasts the guest may read, by name. Only these ids reach [`TaskIo::read_broadcast`].
+    pub broadcasts: Vec<Binding>,
+    /// Accumulators the guest may add to, by name.
+    pub accumulators: Vec<Binding>,
+    /// The executor's SparkFiles directory, when the task may read it. Mounted read-only at
+    /// [`SPARK_FILES_GUEST_DIR`] if it exists; nothing else of the file system is ever
+    /// visible.
+    pub spark_files_dir: Option<PathBuf>,
+}
+
+impl TaskRequest {
+    /// Every function the request names (source, steps, partitioner), in order, with
+    /// repetitions.
+    pub fn function_names(&self) -> impl Iterator<Item = &str> {
+        let partitioner = match &self.output {
+            TaskOutput::Shuffle {
+                partitioner: TaskPartitioner::Function(name),
+                ..
+            } => Some(name.as_str()),
+            _ => None,
+        };
+        self.source
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .chain(
+                self.steps
+                    .iter()
+                    .flat_map(|s| s.functions.iter().map(String::as_str)),
+            )
+            .chain(partitioner)
+    }
+
+    /// The ABI task spec, with every function name turned into its handle by `handle`.
+    fn to_spec(
+        &self,
+        info: TaskInfo,
+        handle: impl Fn(&str) -> Option<u32>,
+    ) -> Result<TaskSpec, Error> {
+        let resolve = |name: &str| {
+            handle(name).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::UnknownFunction,
+                    format!("the module has no function `{name}`"),
+                )
+            })
+        };
+        let source = match &self.source {
+            Some((name, side)) => Source::Typed(TypeRef {
+                function: resolve(name)?,
+                side: *side,
+            }),
+            None => Source::Dynamic,
+        };
+        let steps = self
+            .steps
+            .iter()
+            .map(|step| {
+                Ok(Step {
+                    kind: step.kind,
+                    functions: step
+                        .functions
+                        .iter()
+                        .map(|f| resolve(f))
+                        .collect::<Result<_, Error>>()?,
+                    arg: step.arg,
+                })
+            })
+            .collect::<Result<_, Error>>()?;
+        let output = match &self.output {
+            TaskOutput::Pickle => OutputSpec::Pickle,
+            TaskOutput::Binary => OutputSpec::Binary,
+            TaskOutput::Count => OutputSpec::Count,
+            TaskOutput::Take { n } => OutputSpec::Take { n: *n },
+            TaskOutput::Text => OutputSpec::Text,
+            TaskOutput::SampleKeys { fraction, seed } => OutputSpec::SampleKeys {
+                fraction: *fraction,
+                seed: *seed,
+            },
+            TaskOutput::Shuffle {
+                partitions,
+                partitioner,
+            } => OutputSpec::Shuffle {
+                partitions: *partitions,
+                partitioner: match partitioner {
+                    TaskPartitioner::Hash => Partitioner::Hash,
+                    TaskPartitioner::Function(name) => Partitioner::Function {
+                        function: resolve(name)?,
+                    },
+                    TaskPartitioner::Range {
+                        bounds_arg,
+                        ascending,
+                    } => Partitioner::Range {
+                        bounds_arg: *bounds_arg,
+                        ascending: *ascending,
+                    },
+                },
+            },
+        };
+        Ok(TaskSpec {
+            abi_version: ABI_VERSION,
+            info,
+            input: self.input,
+            source,
+            steps,
+            output,
+            args: self.args.clone(),
+            broadcasts: self.broadcasts.clone(),
+            accumulators: self.accumulators.clone(),
+        })
+    }
 }
 
 /// What a finished task did.
@@ -79,6 +251,10 @@ pub struct TaskReport {
     pub output_bytes: u64,
     /// Input batches the guest pulled.
     pub input_batches: u64,
+    /// The guest's accumulator updates, in the order sent: each the pickle of
+    /// `(accumulator_id, value)` (unchecked: the runtime does not read pickles). Send them
+    /// only for a successful task.
+    pub accumulator_updates: Vec<Vec<u8>>,
 }
 
 /// The engine, the linker with the sparkwasm imports, and the per-process module cache.
@@ -173,22 +349,35 @@ impl<I: TaskIo> Runtime<I> {
     ) -> (I, Result<TaskReport, Error>) {
         let stdout = BoundedPipe::new(self.limits.captured_output_bytes());
         let stderr = BoundedPipe::new(self.limits.captured_output_bytes());
-        // Nothing of the host reaches the guest: no args, no environment, no preopened
-        // directories, no sockets. Clocks and randomness are WASI's defaults.
-        let wasi = WasiCtxBuilder::new()
-            .stdout(stdout)
-            .stderr(stderr.clone())
-            .build_p1();
+        // Nothing of the host reaches the guest: no args, no environment, no sockets, and
+        // no directory but the task's SparkFiles, read-only, when the task grants it.
+        // Clocks and randomness are WASI's defaults.
+        let mut builder = WasiCtxBuilder::new();
+        builder.stdout(stdout).stderr(stderr.clone());
+        let mut info = request.info.clone();
+        info.spark_files = false;
+        if let Some(dir) = request.spark_files_dir.as_ref().filter(|d| d.is_dir()) {
+            if let Err(e) = builder.preopened_dir(dir, SPARK_FILES_GUEST_DIR, FsPerms::ReadOnly) {
+                let message = format!(
+                    "cannot open the SparkFiles directory {} for the guest: {e:#}",
+                    dir.display()
+                );
+                return (io, Err(Error::new(ErrorKind::Io, message)));
+            }
+            info.spark_files = true;
+        }
         let state = TaskState {
-            wasi,
+            wasi: builder.build_p1(),
             io: Some(io),
             memory_cap: self.limits.memory_bytes(),
             memory_denied: false,
             output_limit_hit: None,
             guest_fault: None,
             reported_error: None,
-            output_spec: request.output,
+            output: OutputShape::of(&request.output),
             pending_shuffle_key: false,
+            broadcast_ids: request.broadcasts.iter().map(|b| b.id).collect(),
+            accumulator_bytes: 0,
             limits: self.limits.clone(),
             report: TaskReport::default(),
         };
@@ -197,7 +386,7 @@ impl<I: TaskIo> Runtime<I> {
         store.set_epoch_deadline(self.limits.deadline_ticks());
         store.epoch_deadline_trap();
 
-        let result = run_in_store(&mut store, module, request, &self.limits);
+        let result = run_in_store(&mut store, module, request, info, &self.limits);
         let result = result.map_err(|e| e.with_guest_stderr(stderr.text()));
         let state = store.into_data();
         let io = state
@@ -224,6 +413,33 @@ fn start_epoch_ticker(engine: &Engine, limits: &Limits) {
     }
 }
 
+/// What the output checks need to know of the task's output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OutputShape {
+    /// Any sequence of whole records.
+    Records,
+    /// (8-byte partition below `partitions`, batch) record pairs.
+    Shuffle { partitions: u32 },
+    /// Exactly one record.
+    One,
+}
+
+impl OutputShape {
+    fn of(output: &TaskOutput) -> Self {
+        match output {
+            TaskOutput::Shuffle { partitions, .. } => OutputShape::Shuffle {
+                partitions: *partitions,
+            },
+            TaskOutput::Count => OutputShape::One,
+            TaskOutput::Pickle
+            | TaskOutput::Binary
+            | TaskOutput::Take { .. }
+            | TaskOutput::Text
+            | TaskOutput::SampleKeys { .. } => OutputShape::Records,
+        }
+    }
+}
+
 /// Per-task state stored in the wasmtime store.
 pub struct TaskState<I> {
     wasi: WasiP1Ctx,
@@ -233,8 +449,12 @@ pub struct TaskState<I> {
     output_limit_hit: Option<String>,
     guest_fault: Option<String>,
     reported_error: Option<String>,
-    output_spec: OutputSpec,
+    output: OutputShape,
     pending_shuffle_key: bool,
+    /// The broadcast ids bound to the task: the only ones the guest may read.
+    broadcast_ids: HashSet<i64>,
+    /// Bytes of accumulator updates collected so far.
+    accumulator_bytes: usize,
     limits: Limits,
     report: TaskReport,
 }
@@ -366,6 +586,80 @@ fn add_sparkwasm_imports<I: TaskIo>(linker: &mut Linker<TaskState<I>>) -> wasmti
             Ok(())
         },
     )?;
+    linker.func_wrap(
+        IMPORT_MODULE,
+        IMPORT_BROADCAST_READ,
+        |mut caller: Caller<'_, TaskState<I>>,
+         id: i64,
+         ptr: u32,
+         cap: u32|
+         -> wasmtime::Result<i64> {
+            let memory = memory_of(&mut caller)?;
+            let (bytes, state) = memory.data_and_store_mut(&mut caller);
+            let range = guest_range(bytes.len(), ptr, cap)?;
+            // Only the task's own broadcasts: the registry holds every broadcast of the
+            // connection, and another job's values are none of this guest's business.
+            if !state.broadcast_ids.contains(&id) {
+                return Ok(BROADCAST_UNKNOWN);
+            }
+            let io = state.io.as_mut().ok_or_else(|| {
+                host_fault(ErrorKind::Internal, "task io is missing during the task")
+            })?;
+            let buf = &mut bytes[range];
+            let cap = buf.len();
+            let read = io
+                .read_broadcast(id, buf)
+                .map_err(|e| host_fault(ErrorKind::Io, format!("reading broadcast {id}: {e}")))?;
+            match read {
+                BroadcastRead::Copied(n) if n <= cap => Ok(i64::try_from(n).unwrap_or(i64::MAX)),
+                BroadcastRead::NeedCapacity(n) if n > cap as u64 => {
+                    Ok(-i64::try_from(n).unwrap_or(i64::MAX))
+                }
+                BroadcastRead::Unknown => Ok(BROADCAST_UNKNOWN),
+                other => Err(host_fault(
+                    ErrorKind::Internal,
+                    format!(
+                        "the host answered {other:?} for broadcast {id} into a {cap}-byte buffer"
+                    ),
+                )),
+            }
+        },
+    )?;
+    linker.func_wrap(
+        IMPORT_MODULE,
+        IMPORT_ACCUMULATOR_UPDATE,
+        |mut caller: Caller<'_, TaskState<I>>, ptr: u32, len: u32| -> wasmtime::Result<i32> {
+            let memory = memory_of(&mut caller)?;
+            let (bytes, state) = memory.data_and_store_mut(&mut caller);
+            let range = guest_range(bytes.len(), ptr, len)?;
+            let limits = &state.limits;
+            let count = state.report.accumulator_updates.len();
+            let refusal = if count >= limits.accumulator_updates_per_task() {
+                Some(format!(
+                    "the guest sent more than {} accumulator updates",
+                    limits.accumulator_updates_per_task()
+                ))
+            } else if range.len()
+                > limits
+                    .accumulator_bytes_per_task()
+                    .saturating_sub(state.accumulator_bytes)
+            {
+                Some(format!(
+                    "the guest's accumulator updates exceed {} bytes",
+                    limits.accumulator_bytes_per_task()
+                ))
+            } else {
+                None
+            };
+            if let Some(message) = refusal {
+                state.output_limit_hit = Some(message);
+                return Ok(1);
+            }
+            state.accumulator_bytes += range.len();
+            state.report.accumulator_updates.push(bytes[range].to_vec());
+            Ok(0)
+        },
+    )?;
     Ok(())
 }
 
@@ -376,8 +670,9 @@ enum Refusal {
 
 impl<I> TaskState<I> {
     /// Checks an output batch before it leaves the sandbox: whole records, no negative
-    /// lengths, shuffle records in (8-byte partition, batch) pairs, and within the limits.
-    /// The JVM would desynchronise on anything else, so nothing malformed gets through.
+    /// lengths, shuffle records in (8-byte partition in range, batch) pairs, a single record
+    /// where the output is one, and within the limits. The JVM would desynchronise on
+    /// anything else, so nothing malformed gets through.
     fn check_output(&mut self, batch: &[u8]) -> Result<(), Refusal> {
         let batch_len = batch.len() as u64;
         if batch_len > self.limits.output_bytes_per_batch() {
@@ -396,8 +691,8 @@ impl<I> TaskState<I> {
         let mut rest = batch;
         let mut records = 0u64;
         let mut pending_key = self.pending_shuffle_key;
-        let shuffle = matches!(self.output_spec, OutputSpec::Shuffle { .. });
         while !rest.is_empty() {
+            let index = self.report.output_records + records;
             let Some((header, tail)) = rest.split_first_chunk::<RECORD_HEADER_LEN>() else {
                 return Err(Refusal::Malformed(format!(
                     "output batch ends inside a record header ({} stray bytes)",
@@ -407,39 +702,63 @@ impl<I> TaskState<I> {
             let len = i32::from_be_bytes(*header);
             let Ok(len) = usize::try_from(len) else {
                 return Err(Refusal::Malformed(format!(
-                    "output record {records} has negative length {len}"
+                    "output record {index} has negative length {len}"
                 )));
             };
-            if len > tail.len() {
+            let Some((record, after)) = tail.split_at_checked(len) else {
                 return Err(Refusal::Malformed(format!(
-                    "output record {records} claims {len} bytes but only {} follow",
+                    "output record {index} claims {len} bytes but only {} follow",
                     tail.len()
                 )));
-            }
-            if shuffle {
-                if !pending_key && len != 8 {
-                    return Err(Refusal::Malformed(format!(
-                        "shuffle output record {records} should be an 8-byte partition number, has {len} bytes"
-                    )));
-                }
-                if !pending_key {
-                    let partition = i64::from_be_bytes(tail[..8].try_into().unwrap_or_default());
-                    if let OutputSpec::Shuffle { partitions } = self.output_spec {
-                        if partition < 0 || partition >= i64::from(partitions) {
-                            return Err(Refusal::Malformed(format!(
-                                "shuffle output names partition {partition}, outside 0..{partitions}"
-                            )));
-                        }
+            };
+            match self.output {
+                OutputShape::Shuffle { partitions } if !pending_key => {
+                    let Ok(partition) = <[u8; 8]>::try_from(record).map(i64::from_be_bytes) else {
+                        return Err(Refusal::Malformed(format!(
+                            "shuffle output record {index} should be an 8-byte partition number, has {len} bytes"
+                        )));
+                    };
+                    if partition < 0 || partition >= i64::from(partitions) {
+                        return Err(Refusal::Malformed(format!(
+                            "shuffle output names partition {partition}, outside 0..{partitions}"
+                        )));
                     }
+                    pending_key = true;
                 }
-                pending_key = !pending_key;
+                OutputShape::Shuffle { .. } => pending_key = false,
+                OutputShape::One if index > 0 => {
+                    return Err(Refusal::Malformed(
+                        "this output is a single record, and the guest wrote a second one".into(),
+                    ))
+                }
+                OutputShape::One | OutputShape::Records => {}
             }
-            rest = &tail[len..];
+            rest = after;
             records += 1;
         }
         self.pending_shuffle_key = pending_key;
         self.report.output_bytes = total;
         self.report.output_records += records;
+        Ok(())
+    }
+
+    /// Checks what can only be checked once the guest says it is done.
+    fn check_complete(&self) -> Result<(), Error> {
+        if self.pending_shuffle_key {
+            return Err(Error::new(
+                ErrorKind::GuestFault,
+                "shuffle output ended after a partition number without its batch",
+            ));
+        }
+        if self.output == OutputShape::One && self.report.output_records != 1 {
+            return Err(Error::new(
+                ErrorKind::GuestFault,
+                format!(
+                    "this output is a single record, and the guest wrote {}",
+                    self.report.output_records
+                ),
+            ));
+        }
         Ok(())
     }
 }
@@ -448,6 +767,7 @@ fn run_in_store<I: TaskIo>(
     store: &mut Store<TaskState<I>>,
     module: &LoadedModule<I>,
     request: &TaskRequest,
+    info: TaskInfo,
     limits: &Limits,
 ) -> Result<TaskReport, Error> {
     let started = Instant::now();
@@ -480,9 +800,7 @@ fn run_in_store<I: TaskIo>(
     }
 
     let mut handles: HashMap<&str, u32> = HashMap::new();
-    let names = std::iter::once(request.source.0.as_str())
-        .chain(request.steps.iter().map(|s| s.function.as_str()));
-    for name in names {
+    for name in request.function_names() {
         if handles.contains_key(name) {
             continue;
         }
@@ -500,24 +818,7 @@ fn run_in_store<I: TaskIo>(
             .map_err(|e| classify(store, e, limits, started))?;
         handles.insert(name, handle);
     }
-    let spec = TaskSpec {
-        abi_version: ABI_VERSION,
-        partition: request.partition,
-        input: request.input,
-        source: TypeRef {
-            function: handles[request.source.0.as_str()],
-            side: request.source.1,
-        },
-        steps: request
-            .steps
-            .iter()
-            .map(|s| Step {
-                kind: s.kind,
-                function: handles[s.function.as_str()],
-            })
-            .collect(),
-        output: request.output,
-    };
+    let spec = request.to_spec(info, |name| handles.get(name).copied())?;
     let spec_bytes = postcard::to_allocvec(&spec)
         .map_err(|e| Error::new(ErrorKind::Internal, format!("encoding the task spec: {e}")))?;
     let spec_len = u32::try_from(spec_bytes.len())
@@ -570,11 +871,10 @@ fn run_in_store<I: TaskIo>(
         return Err(Error::new(ErrorKind::GuestFault, message));
     }
     match status {
-        STATUS_OK if state.pending_shuffle_key => Err(Error::new(
-            ErrorKind::GuestFault,
-            "shuffle output ended after a partition number without its batch",
-        )),
-        STATUS_OK => Ok(state.report.clone()),
+        STATUS_OK => {
+            state.check_complete()?;
+            Ok(std::mem::take(&mut state.report))
+        }
         STATUS_ERROR => Err(Error::new(
             ErrorKind::GuestError,
             state

@@ -1,4 +1,5 @@
-"""Pure-Python tests of module loading, type strings and command encoding (no Spark, no Rust).
+"""Pure-Python tests of module loading, type strings, the canonical value encoding and command
+encoding (no Spark, no Rust).
 
 Modules are assembled by hand (``wasm_builder``): a header, a descriptor custom section and
 an export section are all the driver reads.
@@ -6,18 +7,28 @@ an export section are all the driver reads.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+import pickle
 import struct
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, List, Tuple
 
 import pytest
 
 import sparkwasm
 import wasm_builder as wb
-from sparkwasm._command import Manifest, encode_command
+from sparkwasm._command import STEP_KINDS, Manifest, ManifestStep, encode_command
 from sparkwasm._module import WasmModule
-from sparkwasm._types import KeyPartitionFunc, normalize, split_pair, stable_hash
+from sparkwasm._partition import (
+    RangePartitionFunc,
+    WasmPartitionFunc,
+    canonical_bytes,
+    canonical_hash,
+    order_key,
+    stable_hash,
+)
+from sparkwasm._types import normalize, split_pair
 
 GOOD_FUNCTIONS = [
     ("split_words", "flat_map", "String", "String"),
@@ -108,16 +119,24 @@ def test_missing_descriptor_section() -> None:
         WasmModule(data)
 
 
-def test_unsupported_abi_version() -> None:
-    entry = wb.descriptor("f", "map", "i64", "i64", abi_version=2, new_field=True)
+@pytest.mark.parametrize("version", [1, 3])
+def test_unsupported_abi_version(version: int) -> None:
+    # A newer descriptor may also carry new fields: the version is what the message is about.
+    entry = wb.descriptor("f", "map", "i64", "i64", abi_version=version, new_field=True)
     data = (
         wb.MAGIC
         + wb.VERSION
         + wb.descriptor_section([entry])
         + wb.export_section(wb.standard_exports(["f"]))
     )
-    with pytest.raises(sparkwasm.WasmModuleError, match=r"ABI version 2.*supports only version 1"):
+    with pytest.raises(sparkwasm.WasmModuleError, match=rf"ABI version {version}.*supports only version 2"):
         WasmModule(data)
+
+
+def test_every_abi_2_function_kind_loads() -> None:
+    module = WasmModule(wb.module(wb.TYPED_FUNCTIONS))
+    kinds = {info.kind for info in module.functions.values()}
+    assert kinds == set(sparkwasm._wasm.FUNCTION_KINDS)
 
 
 def test_missing_function_export() -> None:
@@ -211,37 +230,92 @@ def test_stable_hash_matches_the_abi() -> None:
     assert stable_hash(b"a") == 0xAF63_DC4C_8601_EC8C
 
 
+def test_canonical_encoding_matches_the_pinned_abi_bytes() -> None:
+    # sparkwasm_abi::tests::canonical_value_encoding_is_pinned, byte for byte.
+    assert canonical_bytes(("a", -1, None)) == bytes([7, 3, 5, 1, ord("a"), 2, 1, 0])
+    misc = [True, 1.5, b"\x09\x08", 2**64 - 1, {300: None}]
+    assert canonical_bytes(misc) == bytes(
+        [8, 5]  # list of 5
+        + [1, 1]  # Bool(true)
+        + [4, 0, 0, 0, 0, 0, 0, 0xF8, 0x3F]  # Float(1.5), little-endian f64
+        + [6, 2, 9, 8]  # Bytes
+        + [3] + [0xFF] * 9 + [0x01]  # BigUint(u64::MAX) varint
+        + [9, 1, 2, 0xD8, 0x04, 0]  # Dict of 1: Int(300) zigzag = 600, None
+    )
+
+
 @pytest.mark.parametrize(
-    "key_type, key, encoded",
+    "value, encoded",
     [
-        ("String", "spark", b"\x05spark"),
-        ("std::string::String", "é", b"\x02\xc3\xa9"),
-        ("i64", 0, b"\x00"),
-        ("i64", -1, b"\x01"),
-        ("i64", 1, b"\x02"),
-        ("i64", 64, b"\x80\x01"),
-        ("u32", 300, b"\xac\x02"),
-        ("u8", 255, b"\xff"),
-        ("i8", -1, b"\xff"),
-        ("bool", True, b"\x01"),
-        ("Option<i32>", None, b"\x00"),
-        ("Option<i32>", 3, b"\x01\x06"),
-        ("(String, u16)", ("a", 2), b"\x01a\x02"),
-        ("Vec<u8>", [1, 2], b"\x02\x01\x02"),
+        (None, [0]),
+        (False, [1, 0]),
+        (0, [2, 0]),
+        (-1, [2, 1]),
+        (1, [2, 2]),
+        (64, [2, 0x80, 0x01]),
+        (-(2**63), [2] + [0xFF] * 9 + [0x01]),
+        (2**63 - 1, [2] + [0xFE] + [0xFF] * 8 + [0x01]),
+        (2**63, [3] + [0x80] * 9 + [0x01]),
+        (-0.0, [4, 0, 0, 0, 0, 0, 0, 0, 0x80]),
+        ("", [5, 0]),
+        ("é", [5, 2, 0xC3, 0xA9]),
+        ("x" * 200, [5, 0xC8, 0x01] + [ord("x")] * 200),
+        (b"", [6, 0]),
+        (bytearray(b"\x00"), [6, 1, 0]),
+        ((), [7, 0]),
+        ([], [8, 0]),
+        ({}, [9, 0]),
+        ({"k": [1, (2,)]}, [9, 1, 5, 1, ord("k"), 8, 2, 2, 2, 7, 1, 2, 4]),
     ],
 )
-def test_postcard_key_encoding(key_type: str, key: Any, encoded: bytes) -> None:
-    func = KeyPartitionFunc(key_type)
-    assert func.encode(key) == encoded
-    assert func(key) == stable_hash(encoded)
+def test_canonical_encoding(value: Any, encoded: List[int]) -> None:
+    assert canonical_bytes(value) == bytes(encoded)
+    assert canonical_hash(value) == stable_hash(bytes(encoded))
 
 
-def test_key_partition_func_refuses_what_it_cannot_encode() -> None:
-    with pytest.raises(TypeError, match="does not fit in u8"):
-        KeyPartitionFunc("u8")(256)
-    with pytest.raises(TypeError, match="unsupported key type f64"):
-        KeyPartitionFunc("f64")(1.5)
-    assert KeyPartitionFunc("(String, i64)") == KeyPartitionFunc("(String,i64)")
+def test_canonical_encoding_keeps_python_distinctions() -> None:
+    # The worker's keys are equal when their encodings are, not when Python's == says so.
+    encodings = {canonical_bytes(v) for v in (1, 1.0, True, "1", b"1", (1,), [1])}
+    assert len(encodings) == 7
+    assert canonical_bytes(0.0) != canonical_bytes(-0.0)
+    assert canonical_bytes({"a": 1, "b": 2}) != canonical_bytes({"b": 2, "a": 1})
+
+
+@pytest.mark.parametrize(
+    "value, error",
+    [(2**64, ValueError), (-(2**63) - 1, ValueError), (object(), TypeError), ({1, 2}, TypeError), ([1, [2, {3j}]], TypeError)],
+)
+def test_canonical_encoding_refuses_what_the_worker_cannot_hold(value: Any, error: type) -> None:
+    with pytest.raises(error):
+        canonical_bytes(value)
+
+
+def test_order_key_is_pythons_order_made_total() -> None:
+    assert sorted([3, None, 1.5, True, -2, 0.0], key=order_key) == [None, -2, 0.0, True, 1.5, 3]
+    assert sorted(["b", "a", "B", "é"], key=order_key) == sorted(["b", "a", "B", "é"])
+    assert sorted([(1, "b"), (1, "a"), (0, "z")], key=order_key) == [(0, "z"), (1, "a"), (1, "b")]
+    # Across kinds, where Python raises: None, numbers, str, bytes, sequences, dicts.
+    mixed = [{"a": 1}, [1], b"a", "a", 1, None]
+    assert sorted(mixed, key=order_key) == list(reversed(mixed))
+    assert order_key((1, 2)) == order_key([1, 2])
+
+
+def test_range_partition_func_bisects_like_pyspark() -> None:
+    ascending = RangePartitionFunc([10, 20], True, 3)
+    assert [ascending(k) for k in (5, 10, 11, 20, 25)] == [0, 0, 1, 1, 2]
+    descending = RangePartitionFunc([10, 20], False, 3)
+    assert [descending(k) for k in (5, 10, 11, 20, 25)] == [2, 2, 1, 1, 0]
+    assert RangePartitionFunc([None, "m"], True, 3)("a") == 1  # None sorts first
+    assert ascending != RangePartitionFunc([10, 20], True, 3)  # one per sortByKey, as PySpark
+
+
+def test_wasm_partition_func_compares_by_function_and_cannot_run_here() -> None:
+    f = WasmPartitionFunc("ab" * 32, "by_mod_three")
+    assert f == WasmPartitionFunc("ab" * 32, "by_mod_three")
+    assert f != WasmPartitionFunc("cd" * 32, "by_mod_three")
+    assert 0 < f.jvm_id < 2**63
+    with pytest.raises(TypeError, match="by_mod_three.*runs in the sparkwasm worker"):
+        f(3)
 
 
 # --- commands --------------------------------------------------------------------------------
@@ -254,23 +328,31 @@ def test_encode_command_round_trips() -> None:
         module_digest=module.digest,
         input="utf8",
         source=("split_words", "input"),
-        steps=[("flat_map", "split_words"), ("map", "with_one"), ("reduce_by_key", "add")],
-        output={"kind": "shuffle", "partitions": 4},
+        steps=[
+            ManifestStep("flat_map", ("split_words",)),
+            ManifestStep("map", ("with_one",)),
+            ManifestStep("reduce_by_key", ("add",)),
+        ],
+        output={"kind": "shuffle", "partitions": 4, "partitioner": {"kind": "hash"}},
         function_kinds=module.function_kinds(),
     )
     version, parsed, module_bytes = decode_command(encode_command(manifest, data))
-    assert version == 1
+    assert version == 2
     assert module_bytes == data
     assert parsed == {
         "module_digest": hashlib.sha256(data).hexdigest(),
         "input": "utf8",
         "source": {"function": "split_words", "side": "input"},
         "steps": [
-            {"kind": "flat_map", "function": "split_words"},
-            {"kind": "map", "function": "with_one"},
-            {"kind": "reduce_by_key", "function": "add"},
+            {"kind": "flat_map", "functions": ["split_words"], "arg": None},
+            {"kind": "map", "functions": ["with_one"], "arg": None},
+            {"kind": "reduce_by_key", "functions": ["add"], "arg": None},
         ],
-        "output": {"kind": "shuffle", "partitions": 4},
+        "output": {"kind": "shuffle", "partitions": 4, "partitioner": {"kind": "hash"}},
+        "args": [],
+        "broadcasts": {},
+        "accumulators": {},
+        "spark_files": True,
         "function_names": {"split_words": "flat_map", "with_one": "map", "add": "reduce"},
     }
     assert list(parsed) == [
@@ -279,8 +361,77 @@ def test_encode_command_round_trips() -> None:
         "source",
         "steps",
         "output",
+        "args",
+        "broadcasts",
+        "accumulators",
+        "spark_files",
         "function_names",
     ]
+
+
+def test_dynamic_source_args_bindings_and_range_output() -> None:
+    module = WasmModule(wb.module(wb.TYPED_FUNCTIONS))
+    bounds = pickle.dumps([1, 2], protocol=5)
+    manifest = Manifest(
+        module_digest=module.digest,
+        input="binary",
+        source=None,
+        steps=[
+            ManifestStep("tag", (), 1),
+            ManifestStep("fold_by_key", ("add_i64",), 0),
+            ManifestStep("top", (), 7),
+            ManifestStep("max_by", ("mod_ten",), 1),
+        ],
+        output={"kind": "shuffle", "partitions": 3, "partitioner": {"kind": "range", "bounds_arg": 1, "ascending": False}},
+        function_kinds=module.function_kinds(),
+        args=[pickle.dumps(0, protocol=5), bounds],
+        broadcasts={"offset": 4},
+        accumulators={"total": 2, "seen": 1},
+        spark_files=False,
+    )
+    parsed = decode_command(encode_command(manifest, b""))[1]
+    assert parsed["source"] is None
+    assert parsed["steps"][0] == {"kind": "tag", "functions": [], "arg": 1}
+    assert parsed["output"]["partitioner"] == {"kind": "range", "bounds_arg": 1, "ascending": False}
+    assert [pickle.loads(base64.b64decode(a)) for a in parsed["args"]] == [0, [1, 2]]
+    assert parsed["broadcasts"] == {"offset": 4}
+    assert list(parsed["accumulators"]) == ["seen", "total"]  # sorted by name
+    assert parsed["spark_files"] is False
+    assert parsed["function_names"] == {"add_i64": "reduce", "mod_ten": "key"}
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        {"kind": "pickle"},
+        {"kind": "binary"},
+        {"kind": "count"},
+        {"kind": "text"},
+        {"kind": "take", "n": 5},
+        {"kind": "sample_keys", "fraction": 0.25, "seed": 1},
+        {"kind": "shuffle", "partitions": 2, "partitioner": {"kind": "function", "function": "by_mod_three"}},
+    ],
+)
+def test_every_output_kind(output: Dict[str, Any]) -> None:
+    module = WasmModule(wb.module(wb.TYPED_FUNCTIONS))
+    manifest = Manifest(module.digest, "pickle_batch", None, [], output, module.function_kinds())
+    parsed = decode_command(encode_command(manifest, b""))[1]
+    assert parsed["output"] == output
+    assert parsed["steps"] == []  # a pass may only re-encode its input
+    if output.get("partitioner", {}).get("kind") == "function":
+        assert parsed["function_names"] == {"by_mod_three": "partitioner"}
+
+
+def test_step_kinds_are_the_abi_step_kinds() -> None:
+    # snake_case of every sparkwasm_abi::StepKind variant, in declaration order.
+    import re
+    from pathlib import Path
+
+    abi = (Path(__file__).resolve().parents[2] / "guest-sdk" / "abi" / "src" / "lib.rs").read_text()
+    body = abi[abi.index("pub enum StepKind {") : abi.index("/// The kinds of [`StepKind::Join`]")]
+    variants = re.findall(r"^    ([A-Z][A-Za-z]*),$", body, re.M)
+    snake = [re.sub(r"(?<!^)([A-Z])", r"_\1", v).lower() for v in variants]
+    assert snake == list(STEP_KINDS)
 
 
 def test_function_names_cover_only_mentioned_functions() -> None:
@@ -289,7 +440,7 @@ def test_function_names_cover_only_mentioned_functions() -> None:
         module_digest=module.digest,
         input="binary",
         source=("with_one", "output"),
-        steps=[("reduce_by_key", "add")],
+        steps=[ManifestStep("reduce_by_key", ("add",))],
         output={"kind": "pickle"},
         function_kinds=module.function_kinds(),
     )
@@ -303,12 +454,25 @@ def test_function_names_cover_only_mentioned_functions() -> None:
     [
         ({"input": "arrow"}, "unknown input encoding"),
         ({"source": ("with_one", "middle")}, "unknown source side"),
-        ({"steps": []}, "at least one step"),
-        ({"steps": [("map", "add")]}, "needs a map function"),
-        ({"steps": [("fold", "add")]}, "unknown step kind"),
+        ({"steps": [ManifestStep("map", ("add",))]}, "needs functions of kinds"),
+        ({"steps": [ManifestStep("map", ())]}, "needs functions of kinds"),
+        ({"steps": [ManifestStep("combine_by_key", ("with_one",))]}, "needs functions of kinds"),
+        ({"steps": [ManifestStep("fold", ("add",))]}, "unknown step kind"),
+        ({"steps": [ManifestStep("fold_by_key", ("add",))]}, "needs an arg"),
+        ({"steps": [ManifestStep("fold_by_key", ("add",), 0)]}, "there are 0"),
+        ({"steps": [ManifestStep("map", ("with_one",), 1)]}, "takes no arg"),
+        ({"steps": [ManifestStep("tag", (), 2)]}, "cannot take the number 2"),
+        ({"steps": [ManifestStep("join", (), 6)]}, "cannot take the number 6"),
         ({"source": ("nope", "input")}, "not in the module"),
-        ({"output": {"kind": "shuffle", "partitions": 0}}, "partitions >= 1"),
+        ({"output": {"kind": "shuffle", "partitions": 0, "partitioner": {"kind": "hash"}}}, "partitions >= 1"),
+        ({"output": {"kind": "shuffle", "partitions": 2}}, "needs a partitioner"),
+        ({"output": {"kind": "shuffle", "partitions": 2, "partitioner": {"kind": "function", "function": "add"}}}, "partitioner function"),
+        ({"output": {"kind": "shuffle", "partitions": 2, "partitioner": {"kind": "range", "bounds_arg": 0, "ascending": True}}}, "there are 0"),
+        ({"output": {"kind": "take"}}, "take output"),
+        ({"output": {"kind": "sample_keys", "fraction": 2.0, "seed": 1}}, "fraction"),
+        ({"output": {"kind": "pickle", "n": 1}}, "takes"),
         ({"output": {"kind": "arrow"}}, "unknown output"),
+        ({"broadcasts": {"x": "1"}}, "invalid broadcast"),
     ],
 )
 def test_manifest_refuses_invalid_passes(change: Dict[str, Any], message: str) -> None:
@@ -317,7 +481,7 @@ def test_manifest_refuses_invalid_passes(change: Dict[str, Any], message: str) -
         module_digest=module.digest,
         input="utf8",
         source=("with_one", "input"),
-        steps=[("map", "with_one")],
+        steps=[ManifestStep("map", ("with_one",))],
         output={"kind": "pickle"},
         function_kinds=module.function_kinds(),
     )

@@ -334,6 +334,7 @@ def test_bad_module_fails_at_load(sc: SparkContext, artifacts: Artifacts, tmp_pa
 
 
 def test_definition_time_errors(sc: SparkContext, wc: WasmModule, typed: WasmModule) -> None:
+    # With the real guests' descriptors (test_pipeline.py checks every method with stand-ins).
     rdd = sparkwasm.wrap(sc.parallelize([1, 2, 3], 2))
     with pytest.raises(TypeError, match=r"map\(\) needs .*#\[sparkwasm::map\].*'add' is a reduce"):
         rdd.map(wc.add)
@@ -342,15 +343,23 @@ def test_definition_time_errors(sc: SparkContext, wc: WasmModule, typed: WasmMod
     ints = rdd.map(typed.triple_plus_one)
     with pytest.raises(TypeError, match=r"map\(upper\) expects String records.*i64"):
         ints.map(typed.upper)
-    with pytest.raises(TypeError, match=r"reduceByKey\(add_i64\).*\(K, i64\).*i64"):
+    with pytest.raises(TypeError, match=r"reduceByKey\(add_i64\) needs \(K, V\) records.*i64"):
         ints.reduceByKey(typed.add_i64)
-    with pytest.raises(TypeError, match="cannot be the first WASM step"):
-        sparkwasm.wrap(sc.parallelize([("a", 1)])).reduceByKey(typed.add_i64)
     pairs = sparkwasm.wrap(sc.parallelize(["a"])).map(typed.word_len)
     with pytest.raises(TypeError, match="partitionFunc"):
         pairs.reduceByKey(typed.add_i64, 2, hash)
-    with pytest.raises(TypeError, match="module"):
-        pairs.reduceByKey(wc.add)
+    with pytest.raises(TypeError, match=r"reduceByKey\(\) needs a function declared with #\[sparkwasm::reduce\].*'upper' is a map"):
+        pairs.reduceByKey(typed.upper)
+
+
+def test_reduce_by_key_of_python_pairs_and_across_modules(sc: SparkContext, wc: WasmModule, typed: WasmModule) -> None:
+    # ABI 2: a by-key step can read Python pairs directly (dynamic values), and a module can
+    # reduce what another produced.
+    direct = sparkwasm.wrap(sc.parallelize([("a", 1), ("b", 2), ("a", 3)], 2)).reduceByKey(typed.add_i64)
+    assert sorted(direct.collect()) == [("a", 4), ("b", 2)]
+    words = ["a", "bb", "a"]
+    crossed = sparkwasm.wrap(sc.parallelize(words, 2)).map(typed.word_len).reduceByKey(wc.add)
+    assert sorted(crossed.collect()) == [("a", 2), ("bb", 2)]
 
 
 def test_wasm_function_in_a_plain_rdd_fails_on_the_driver(sc: SparkContext, typed: WasmModule) -> None:

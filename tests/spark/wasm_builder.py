@@ -42,6 +42,35 @@ TYPED_FUNCTIONS: List[Function] = [
     ("maybe_len", "map", "Option<String>", "Option<i64>"),
     ("small_double", "map", "u8", "u8"),
     ("explode", "map", "i64", "i64"),
+    # ABI 2 additions, spelled as the SDK's macros spell them in tests/guests/typed.
+    ("square", "map", "i64", "i64"),
+    ("is_even", "filter", "i64", "i64"),
+    ("add_f64", "reduce", "f64", "f64"),
+    ("concat", "reduce", "String", "String"),
+    ("mod_ten", "key", "i64", "i64"),
+    ("first_char", "key", "String", "String"),
+    ("len_key", "key", "String", "i64"),
+    ("seq_add_len", "seq_op", "String", "i64"),
+    ("seq_sum_count", "seq_op", "i64", "(i64,i64)"),
+    ("add_pairs", "reduce", "(i64,i64)", "(i64,i64)"),
+    ("singleton", "map", "i64", "Vec<i64>"),
+    ("push", "seq_op", "i64", "Vec<i64>"),
+    ("extend", "reduce", "Vec<i64>", "Vec<i64>"),
+    ("by_mod_three", "partitioner", "i64", "u64"),
+    ("index_tag", "map_partitions_with_index", "i64", "(u32,i64)"),
+    ("count_into_acc", "foreach", "i64", "()"),
+    ("partition_sum_into_acc", "foreach_partition", "i64", "()"),
+    ("add_broadcast_offset", "map", "i64", "i64"),
+    ("lookup_name", "map", "i64", "String"),
+    ("context_tag", "map", "i64", "(i32,i32,i64)"),
+    ("local_prop", "map", "i64", "Option<String>"),
+    ("read_spark_file", "map", "String", "String"),
+    ("read_etc_passwd", "map", "String", "String"),
+    ("identity_bytes", "map", "Bytes", "Bytes"),
+    ("dict_size", "map", "HashMap<String,i64>", "i64"),
+    ("list_sum", "map", "Vec<i64>", "i64"),
+    ("nested", "map", "(String,Vec<(i64,Option<f64>)>)", "(String,i64)"),
+    ("lines_pair", "map", "(String,String)", "(String,i64)"),
 ]
 
 
@@ -77,7 +106,7 @@ def export_section(exports: Sequence[Tuple[str, int]]) -> bytes:
 
 
 def descriptor(
-    fn_name: str, kind: str, input: str, output: str, abi_version: int = 1, **extra: Any
+    fn_name: str, kind: str, input: str, output: str, abi_version: int = 2, **extra: Any
 ) -> Dict[str, Any]:
     entry: Dict[str, Any] = {
         "abi_version": abi_version,

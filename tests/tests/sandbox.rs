@@ -1,21 +1,29 @@
 //! The sandbox with real guest modules built from source: pipelines over each encoding,
-//! typed errors for every kind of guest failure, and a good task after each failure on the
-//! same runtime.
+//! typed errors for every kind of guest failure, a good task after each failure on the same
+//! runtime, and broadcasts and accumulators through the SDK. (Hand-written WAT guests that
+//! need no SDK are tested in `runtime/tests/wat_guests.rs`.)
 
-use std::time::{Duration, Instant};
+use std::collections::HashMap;
 
 use serde_pickle::{DeOptions, SerOptions};
-use sparkwasm_abi::{InputEncoding, OutputSpec, Side, StepKind};
-use sparkwasm_runtime::{ErrorKind, InputBatch, Limits, Runtime, TaskIo, TaskRequest, TaskStep};
+use sparkwasm_abi::{
+    Binding, InputEncoding, Side, StepKind, TaskInfo, Value, BATCH_TYPED, BATCH_VALUES,
+};
+use sparkwasm_runtime::{
+    BroadcastRead, ErrorKind, InputBatch, Limits, Runtime, TaskIo, TaskOutput, TaskPartitioner,
+    TaskRequest, TaskStep,
+};
 use sparkwasm_tests::{module_bytes, TYPED_GUEST, WORDCOUNT};
 
-/// Input records served from memory in batches of at most `max_records`, output collected.
+/// Input records served from memory in batches of at most `max_records`, output collected,
+/// broadcasts served from a map.
 #[derive(Default)]
 struct MemoryIo {
     records: Vec<Option<Vec<u8>>>,
     next: usize,
     max_records: usize,
     output: Vec<u8>,
+    broadcasts: HashMap<i64, Vec<u8>>,
 }
 
 impl MemoryIo {
@@ -76,6 +84,17 @@ impl TaskIo for MemoryIo {
         self.output.extend_from_slice(records);
         Ok(())
     }
+
+    fn read_broadcast(&mut self, id: i64, buf: &mut [u8]) -> std::io::Result<BroadcastRead> {
+        let Some(value) = self.broadcasts.get(&id) else {
+            return Ok(BroadcastRead::Unknown);
+        };
+        if value.len() > buf.len() {
+            return Ok(BroadcastRead::NeedCapacity(value.len() as u64));
+        }
+        buf[..value.len()].copy_from_slice(value);
+        Ok(BroadcastRead::Copied(value.len()))
+    }
 }
 
 fn pickle<T: serde::Serialize>(value: &T) -> Vec<u8> {
@@ -92,7 +111,8 @@ fn unpickle_all<T: serde::de::DeserializeOwned>(records: &[Vec<u8>]) -> Vec<T> {
 fn step(kind: StepKind, function: &str) -> TaskStep {
     TaskStep {
         kind,
-        function: function.into(),
+        functions: vec![function.into()],
+        arg: None,
     }
 }
 
@@ -100,14 +120,18 @@ fn request(
     input: InputEncoding,
     source: &str,
     steps: Vec<TaskStep>,
-    output: OutputSpec,
+    output: TaskOutput,
 ) -> TaskRequest {
     TaskRequest {
-        partition: 0,
+        info: TaskInfo::default(),
         input,
-        source: (source.into(), Side::Input),
+        source: Some((source.into(), Side::Input)),
         steps,
         output,
+        args: vec![],
+        broadcasts: vec![],
+        accumulators: vec![],
+        spark_files_dir: None,
     }
 }
 
@@ -148,7 +172,7 @@ fn map_then_filter_over_pickled_ints_matches_rust() {
             step(StepKind::Map, "triple_plus_one"),
             step(StepKind::Filter, "is_multiple_of_four"),
         ],
-        OutputSpec::Pickle,
+        TaskOutput::Pickle,
     );
     let (io, result) = run(
         &mut rt,
@@ -185,7 +209,10 @@ fn word_count_pipeline_with_shuffle_output_partitions_and_combines() {
             step(StepKind::Map, "with_one"),
             step(StepKind::ReduceByKey, "add"),
         ],
-        OutputSpec::Shuffle { partitions: 3 },
+        TaskOutput::Shuffle {
+            partitions: 3,
+            partitioner: TaskPartitioner::Hash,
+        },
     );
     let (io, result) = run(&mut rt, WORDCOUNT, &req, MemoryIo::new(records));
     result.unwrap();
@@ -200,12 +227,31 @@ fn word_count_pipeline_with_shuffle_output_partitions_and_combines() {
         let partition = i64::from_be_bytes(pair[0].clone().try_into().unwrap());
         assert!((0..3).contains(&partition));
         let batch = &pair[1];
-        let count = u32::from_le_bytes(batch[..4].try_into().unwrap());
-        let mut rest = &batch[4..];
+        let tag = batch[0];
+        let count = u32::from_le_bytes(batch[1..5].try_into().unwrap());
+        let mut rest = &batch[5..];
         for _ in 0..count {
-            let ((word, n), tail): ((String, i64), _) = postcard::take_from_bytes(rest).unwrap();
-            rest = tail;
-            let key = postcard::to_allocvec(&word).unwrap();
+            let (word, n) = match tag {
+                BATCH_TYPED => {
+                    let (pair, tail): ((String, i64), _) = postcard::take_from_bytes(rest).unwrap();
+                    rest = tail;
+                    pair
+                }
+                BATCH_VALUES => {
+                    let (value, tail): (Value, _) = postcard::take_from_bytes(rest).unwrap();
+                    rest = tail;
+                    match value {
+                        Value::Tuple(items) => match &items[..] {
+                            [Value::Str(word), Value::Int(n)] => (word.clone(), *n),
+                            other => panic!("not a (str, int) pair: {other:?}"),
+                        },
+                        other => panic!("not a pair: {other:?}"),
+                    }
+                }
+                other => panic!("unknown batch tag {other}"),
+            };
+            // Keys partition by the canonical encoding of their Value, typed or not.
+            let key = postcard::to_allocvec(&Value::Str(word.clone())).unwrap();
             assert_eq!(
                 sparkwasm_abi::partition_of(&key, 3),
                 partition as u32,
@@ -240,7 +286,7 @@ fn a_guest_panic_is_a_typed_error_with_its_message_and_the_runtime_serves_on() {
         InputEncoding::PickleBatch,
         "explode",
         vec![step(StepKind::Map, "explode")],
-        OutputSpec::Pickle,
+        TaskOutput::Pickle,
     );
     let (_, result) = run(
         &mut rt,
@@ -270,7 +316,7 @@ fn a_python_int_that_does_not_fit_is_an_error_naming_its_position() {
         InputEncoding::PickleBatch,
         "small_double",
         vec![step(StepKind::Map, "small_double")],
-        OutputSpec::Pickle,
+        TaskOutput::Pickle,
     );
     let (_, result) = run(
         &mut rt,
@@ -294,7 +340,7 @@ fn null_text_records_become_none_for_option_inputs() {
         InputEncoding::Utf8,
         "maybe_len",
         vec![step(StepKind::Map, "maybe_len")],
-        OutputSpec::Pickle,
+        TaskOutput::Pickle,
     );
     let records = vec![
         Some(b"four".to_vec()),
@@ -317,7 +363,7 @@ fn a_record_larger_than_the_guest_buffer_is_delivered_whole() {
         InputEncoding::Utf8,
         "upper",
         vec![step(StepKind::Map, "upper")],
-        OutputSpec::Pickle,
+        TaskOutput::Pickle,
     );
     let (io, result) = run(
         &mut rt,
@@ -349,7 +395,7 @@ fn the_memory_cap_is_a_typed_error() {
         InputEncoding::PickleBatch,
         "range_to",
         vec![step(StepKind::FlatMap, "range_to")],
-        OutputSpec::Pickle,
+        TaskOutput::Pickle,
     );
     let (_, result) = run(
         &mut rt,
@@ -360,95 +406,74 @@ fn the_memory_cap_is_a_typed_error() {
     assert_eq!(result.unwrap_err().kind(), ErrorKind::MemoryLimit);
 }
 
-/// A minimal sparkwasm module in WAT with one function `f`, the `output_write` import as
-/// `$output`, and `body` as the body of `sparkwasm_run_task`.
-fn wat_module(body: &str) -> Vec<u8> {
-    let descriptor = r#"{"abi_version":1,"name":"f","kind":"map","input":"i64","output":"i64"}"#;
-    let mut section = u32::try_from(descriptor.len())
-        .unwrap()
-        .to_le_bytes()
-        .to_vec();
-    section.extend_from_slice(descriptor.as_bytes());
-    let escaped: String = section.iter().map(|b| format!("\\{b:02x}")).collect();
-    wat::parse_str(format!(
-        r#"(module
-            (import "sparkwasm" "output_write" (func $output (param i32 i32) (result i32)))
-            (@custom "sparkwasm.functions" "{escaped}")
-            (memory (export "memory") 1)
-            (func (export "sparkwasm_abi_version") (result i32) i32.const 1)
-            (func (export "sparkwasm_alloc") (param i32) (result i32) i32.const 1024)
-            (func (export "sparkwasm_fn_f") (result i32) i32.const 8)
-            (func $recurse (param i32) (result i32) local.get 0 call $recurse)
-            (func (export "sparkwasm_run_task") (param i32 i32) (result i32) {body}))"#
-    ))
-    .expect("valid wat")
-}
-
-/// Runs `body` as a task and returns the host's output and the task's error.
-fn run_wat(rt: &mut Runtime<MemoryIo>, body: &str) -> (MemoryIo, sparkwasm_runtime::Error) {
-    let bytes = wat_module(body);
-    let digest = sparkwasm_runtime::digest_hex(&bytes);
-    let module = rt.load(&bytes, &digest).expect("wat module loads");
-    let req = request(
+#[test]
+fn add_broadcast_offset_reads_its_broadcast_through_the_sdk() {
+    let mut rt = runtime(Limits::default());
+    let mut req = request(
         InputEncoding::PickleBatch,
-        "f",
-        vec![step(StepKind::Map, "f")],
-        OutputSpec::Pickle,
+        "add_broadcast_offset",
+        vec![step(StepKind::Map, "add_broadcast_offset")],
+        TaskOutput::Pickle,
     );
-    let (io, result) = rt.run_task(&module, &req, MemoryIo::new(vec![]));
-    (io, result.expect_err("the task fails"))
+    req.broadcasts = vec![Binding {
+        name: "offset".into(),
+        id: 3,
+    }];
+    let mut io = MemoryIo::new(ints_batches(&[1, 2, 3], 2));
+    io.broadcasts.insert(3, pickle(&100i64));
+    let (io, result) = run(&mut rt, TYPED_GUEST, &req, io);
+    result.unwrap();
+    assert_eq!(
+        unpickle_all::<i64>(&io.output_records()),
+        vec![101, 102, 103]
+    );
+
+    // Without the binding the guest cannot see the value, even though the host has it.
+    req.broadcasts.clear();
+    let mut io = MemoryIo::new(ints_batches(&[1], 1));
+    io.broadcasts.insert(3, pickle(&100i64));
+    let (_, result) = run(&mut rt, TYPED_GUEST, &req, io);
+    let err = result.unwrap_err();
+    assert!(err.message().contains("offset"), "{err}");
 }
 
 #[test]
-fn an_infinite_loop_hits_the_deadline_quickly() {
-    let mut rt = runtime(Limits::default().with_task_deadline(Duration::from_millis(200)));
-    let started = Instant::now();
-    let (_, err) = run_wat(&mut rt, "(loop (br 0)) i32.const 0");
-    assert_eq!(err.kind(), ErrorKind::Deadline, "{err}");
-    assert!(started.elapsed() < Duration::from_secs(5));
-}
-
-#[test]
-fn runaway_recursion_is_a_stack_overflow() {
+fn count_into_acc_sends_one_checked_update_per_accumulator() {
     let mut rt = runtime(Limits::default());
-    let (_, err) = run_wat(&mut rt, "i32.const 0 call $recurse");
-    assert_eq!(err.kind(), ErrorKind::StackOverflow, "{err}");
-}
-
-#[test]
-fn growing_memory_past_the_cap_is_a_memory_limit() {
-    let mut rt = runtime(Limits::default().with_memory_bytes(8 << 20));
-    let (_, err) = run_wat(
+    let mut req = request(
+        InputEncoding::PickleBatch,
+        "count_into_acc",
+        vec![step(StepKind::Foreach, "count_into_acc")],
+        TaskOutput::Pickle,
+    );
+    req.accumulators = vec![
+        Binding {
+            name: "seen".into(),
+            id: 5,
+        },
+        Binding {
+            name: "total".into(),
+            id: 6,
+        },
+    ];
+    let (io, result) = run(
         &mut rt,
-        "(loop (br_if 0 (i32.ne (memory.grow (i32.const 16)) (i32.const -1)))) unreachable",
+        TYPED_GUEST,
+        &req,
+        MemoryIo::new(ints_batches(&[1, 2, 3, 10], 3)),
     );
-    assert_eq!(err.kind(), ErrorKind::MemoryLimit, "{err}");
-}
-
-#[test]
-fn output_that_lies_about_its_length_never_leaves_the_sandbox() {
-    let mut rt = runtime(Limits::default());
-    // A record header claiming 1000 bytes (big-endian 0x3e8) with 4 bytes behind it.
-    let (io, err) = run_wat(
-        &mut rt,
-        r#"(i32.store (i32.const 64) (i32.const 0xe8030000))
-           (i32.store (i32.const 68) (i32.const 0x64636261))
-           (drop (call $output (i32.const 64) (i32.const 8)))
-           i32.const 0"#,
-    );
-    assert_eq!(err.kind(), ErrorKind::GuestFault, "{err}");
-    assert!(
-        io.output.is_empty(),
-        "nothing malformed reached the host's output"
-    );
-}
-
-#[test]
-fn a_buffer_outside_guest_memory_is_a_fault_not_a_host_crash() {
-    let mut rt = runtime(Limits::default());
-    let (_, err) = run_wat(
-        &mut rt,
-        "(drop (call $output (i32.const 65000) (i32.const 100000))) i32.const 0",
-    );
-    assert_eq!(err.kind(), ErrorKind::GuestFault, "{err}");
+    let report = result.unwrap();
+    assert!(io.output_records().is_empty(), "foreach writes nothing");
+    let mut updates: Vec<(i64, i64)> = report
+        .accumulator_updates
+        .iter()
+        .map(|u| {
+            // What the host checks before the update may leave for the driver.
+            sparkwasm_protocol::pickle::check_accumulator_update(u, |id| id == 5 || id == 6)
+                .unwrap();
+            serde_pickle::from_slice(u, DeOptions::new()).unwrap()
+        })
+        .collect();
+    updates.sort();
+    assert_eq!(updates, vec![(5, 4), (6, 16)]);
 }

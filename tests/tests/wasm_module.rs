@@ -147,20 +147,40 @@ fn wordcount_exports_and_imports_are_the_abi() {
         .filter(|(name, _)| name.starts_with("sparkwasm::"))
         .map(|(name, sig)| (name.as_str(), sig.as_str()))
         .collect();
-    assert_eq!(
-        sparkwasm_imports,
-        BTreeMap::from([
-            (
-                "sparkwasm::input_next",
-                "(func (param i32 i32) (result i64))"
-            ),
-            (
-                "sparkwasm::output_write",
-                "(func (param i32 i32) (result i32))"
-            ),
-            ("sparkwasm::report_error", "(func (param i32 i32))"),
-        ])
-    );
+    // The data path is always imported; broadcasts and accumulators only if the SDK links
+    // them in, but then with exactly the ABI's signatures.
+    let abi = BTreeMap::from([
+        (
+            "sparkwasm::input_next",
+            "(func (param i32 i32) (result i64))",
+        ),
+        (
+            "sparkwasm::output_write",
+            "(func (param i32 i32) (result i32))",
+        ),
+        ("sparkwasm::report_error", "(func (param i32 i32))"),
+        (
+            "sparkwasm::broadcast_read",
+            "(func (param i64 i32 i32) (result i64))",
+        ),
+        (
+            "sparkwasm::accumulator_update",
+            "(func (param i32 i32) (result i32))",
+        ),
+    ]);
+    for required in [
+        "sparkwasm::input_next",
+        "sparkwasm::output_write",
+        "sparkwasm::report_error",
+    ] {
+        assert!(
+            sparkwasm_imports.contains_key(required),
+            "{required} missing"
+        );
+    }
+    for (name, signature) in &sparkwasm_imports {
+        assert_eq!(abi.get(name), Some(signature), "import {name}");
+    }
     for name in module.imports.keys() {
         assert!(
             name.starts_with("sparkwasm::") || name.starts_with("wasi_snapshot_preview1::"),
@@ -198,8 +218,14 @@ fn typed_guest_carries_its_descriptors() {
         ("triple_plus_one", (Map, "i64", "i64")),
         ("upper", (Map, "String", "String")),
         ("word_len", (Map, "String", "(String,i64)")),
+        ("add_broadcast_offset", (Map, "i64", "i64")),
+        ("count_into_acc", (Foreach, "i64", "()")),
     ]);
-    assert_eq!(by_name, expected);
+    // The fixture keeps every v1 function and gains v2 ones; new additions must not break
+    // this test, but none of these may change.
+    for (name, descriptor) in &expected {
+        assert_eq!(by_name.get(name), Some(descriptor), "{name}");
+    }
     for d in &module.descriptors {
         let export = sparkwasm_abi::function_export_name(&d.name);
         assert_eq!(

@@ -17,7 +17,8 @@
 //!   [`function_export_name`]) returning an opaque `u32` handle for that function.
 //! * may export `_initialize` (WASI reactor); the host calls it once per instance first.
 //! * imports only from WASI preview 1 and from the module [`IMPORT_MODULE`]:
-//!   [`IMPORT_INPUT_NEXT`], [`IMPORT_OUTPUT_WRITE`] and [`IMPORT_REPORT_ERROR`].
+//!   [`IMPORT_INPUT_NEXT`], [`IMPORT_OUTPUT_WRITE`], [`IMPORT_REPORT_ERROR`],
+//!   [`IMPORT_BROADCAST_READ`] and [`IMPORT_ACCUMULATOR_UPDATE`].
 //!
 //! One task is one call of [`EXPORT_RUN_TASK`] with a postcard-encoded [`TaskSpec`]. The guest
 //! pulls input a batch at a time with [`IMPORT_INPUT_NEXT`] and pushes output a batch at a time
@@ -31,15 +32,35 @@
 //! [`NULL_RECORD`] (−5) stands for a null element and has no payload. Output batches never
 //! contain negative lengths; the host rejects a batch whose lengths do not add up.
 //!
+//! # Typed and dynamic elements
+//!
+//! Elements flow typed (the Rust types the functions declare) wherever the steps' types line
+//! up. Operations that build types nobody declared (`group_by_key` → `(K, [V])`, joins →
+//! `(K, (V, W))`, ...) carry [`Value`]s, Python's data model; a typed function after them
+//! decodes its input from the `Value`. Keys are identified by the canonical encoding of their
+//! `Value` (postcard of [`Value`]), typed or not, so both paths partition alike and the driver
+//! can mirror the partitioning. `Value`s order like Python objects (numbers by value across
+//! int/float/bool, `str` by code point, `bytes` bytewise, tuples and lists lexicographically,
+//! `None` before everything else): sorting and range partitioning use that order.
+//!
 //! # ABI version history
 //!
-//! * 1: first version (map, flat_map, filter, map_partitions, reduce; pickle, UTF-8 and binary
-//!   encodings; hash-partitioned shuffle output).
+//! * 1: map, flat_map, filter, map_partitions, reduce; pickle, UTF-8 and binary encodings;
+//!   hash-partitioned shuffle output.
+//! * 2: the whole RDD API: dynamic [`Value`] elements and their encoding; key, seq_op,
+//!   partitioner, foreach, foreach_partition and map_partitions_with_index functions; keyed,
+//!   join, sort and whole-partition aggregation steps; count, take, text and sample outputs;
+//!   range and function partitioners; task context, broadcasts, accumulators; tagged binary
+//!   batches; UTF-8 pair input (`wholeTextFiles`).
 
 use serde::{Deserialize, Serialize};
 
+mod value;
+
+pub use value::Value;
+
 /// The ABI version this crate defines. A module built against another version is refused.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 /// Name of the custom section holding the function descriptors.
 pub const DESCRIPTOR_SECTION: &str = "sparkwasm.functions";
@@ -73,6 +94,24 @@ pub const IMPORT_OUTPUT_WRITE: &str = "output_write";
 /// [`STATUS_ERROR`].
 pub const IMPORT_REPORT_ERROR: &str = "report_error";
 
+/// Host import `(broadcast_id: i64, buf_ptr: u32, buf_cap: u32) -> i64`: copies the bytes of
+/// broadcast `broadcast_id` (a pickle, as the PySpark driver wrote it) into the buffer and
+/// returns their length; a negative value `-n` means the buffer needs `n` bytes (nothing was
+/// written); [`BROADCAST_UNKNOWN`] means the task has no such broadcast.
+pub const IMPORT_BROADCAST_READ: &str = "broadcast_read";
+/// [`IMPORT_BROADCAST_READ`] result for a broadcast the task does not carry.
+pub const BROADCAST_UNKNOWN: i64 = i64::MIN;
+/// Host import `(ptr: u32, len: u32) -> i32`: one accumulator update, the pickle of the Python
+/// tuple `(accumulator_id, value)` that PySpark's accumulator server adds to the registry. The
+/// guest sends each accumulator's task total once, after its last output and only when the
+/// task succeeded, so the driver sees it exactly once per successful task. Returns 0, or
+/// non-zero when the host refused it (too many or too large).
+pub const IMPORT_ACCUMULATOR_UPDATE: &str = "accumulator_update";
+
+/// Where the task's SparkFiles directory appears inside the guest (read-only, only when the
+/// task grants it; see [`TaskInfo::spark_files`]).
+pub const SPARK_FILES_GUEST_DIR: &str = "/sparkfiles";
+
 /// [`EXPORT_RUN_TASK`] result: the task finished and all output was handed over.
 pub const STATUS_OK: i32 = 0;
 /// [`EXPORT_RUN_TASK`] result: the task failed; the message was sent with
@@ -104,6 +143,20 @@ pub enum FunctionKind {
     MapPartitions,
     /// `fn(V, V) -> V`, an associative and commutative merge of two values.
     Reduce,
+    /// `fn(u32, impl Iterator<Item = T>) -> impl Iterator<Item = U>`: a whole partition with
+    /// its index.
+    MapPartitionsWithIndex,
+    /// `fn(&T) -> K`: the key of a record (keyBy, groupBy, sortBy, max/min/top by key).
+    Key,
+    /// `fn(U, V) -> U`: fold a value into an accumulator (aggregate's seqOp, combineByKey's
+    /// mergeValue).
+    SeqOp,
+    /// `fn(&K) -> u64`: the partition of a key before `mod numPartitions` (partitionBy).
+    Partitioner,
+    /// `fn(T)`: a side effect per record (foreach).
+    Foreach,
+    /// `fn(impl Iterator<Item = T>)`: a side effect per partition (foreachPartition).
+    ForeachPartition,
 }
 
 impl FunctionKind {
@@ -115,6 +168,12 @@ impl FunctionKind {
             FunctionKind::Filter => "filter",
             FunctionKind::MapPartitions => "map_partitions",
             FunctionKind::Reduce => "reduce",
+            FunctionKind::MapPartitionsWithIndex => "map_partitions_with_index",
+            FunctionKind::Key => "key",
+            FunctionKind::SeqOp => "seq_op",
+            FunctionKind::Partitioner => "partitioner",
+            FunctionKind::Foreach => "foreach",
+            FunctionKind::ForeachPartition => "foreach_partition",
         }
     }
 }
@@ -122,9 +181,11 @@ impl FunctionKind {
 /// What a module says about one of its functions, read from [`DESCRIPTOR_SECTION`].
 ///
 /// `input` and `output` are the Rust element types as the author spelled them, with
-/// whitespace removed (`(String,i64)`). For `flat_map` and `map_partitions` they are the
-/// element types of the input and output sequences; for `filter` both are the record type;
-/// for `reduce` both are the value type `V`.
+/// whitespace removed (`(String,i64)`). For `flat_map` and `map_partitions(_with_index)` they
+/// are the element types of the input and output sequences; for `filter`, `foreach` and
+/// `foreach_partition` the record type (output: `()`); for `reduce` both are `V`; for `key`
+/// the record type and the key type; for `seq_op` (`fn(U, V) -> U`) input is `V` and output
+/// is `U`; for `partitioner` input is the key type and output `u64`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FunctionDescriptor {
@@ -169,24 +230,74 @@ pub enum InputEncoding {
     Utf8,
     /// Each record is a sparkwasm binary batch (see [`OutputSpec::Binary`]).
     Binary,
+    /// Two UTF-8 records per element, making a `(String, String)` pair (`wholeTextFiles`).
+    Utf8Pairs,
 }
 
 /// What the guest writes, and so who can read it next.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OutputSpec {
     /// Each record is a pickled Python list of elements: what PySpark reads.
     Pickle,
-    /// Each record is a sparkwasm binary batch: a little-endian `u32` element count followed
-    /// by that many postcard-encoded elements. What a later WASM stage reads fastest.
+    /// Each record is a sparkwasm binary batch: a tag byte ([`BATCH_TYPED`] or
+    /// [`BATCH_VALUES`]), a little-endian `u32` element count, then that many postcard-encoded
+    /// elements (the typed elements, or [`Value`]s). What a later WASM pass reads fastest.
     Binary,
-    /// Map side of a shuffle: elements are `(key, value)` pairs; each goes to reduce partition
-    /// `hash(postcard(key)) mod partitions` (FNV-1a 64, see [`partition_of`]). Records come in
-    /// pairs, as `PairwiseRDD` expects: an 8-byte big-endian partition number, then a binary
-    /// batch of that partition's pairs.
+    /// Map side of a shuffle: elements are `(key, value)` pairs; each goes to the partition
+    /// the [`Partitioner`] names. Records come in pairs, as `PairwiseRDD` expects: an 8-byte
+    /// big-endian partition number, then a binary batch of that partition's pairs.
     Shuffle {
         /// Number of reduce partitions.
         partitions: u32,
+        /// How keys map to partitions.
+        partitioner: Partitioner,
+    },
+    /// One record: a pickled one-element list holding the partition's element count
+    /// (`count()` without Python on the executors).
+    Count,
+    /// One record: a pickled list of the partition's first `n` elements (`take`).
+    Take {
+        /// How many elements at most.
+        n: u64,
+    },
+    /// One UTF-8 record per element: Python's `str()` of it (`saveAsTextFile`; the JVM turns
+    /// the records into lines).
+    Text,
+    /// Pickled lists of the keys of a Bernoulli sample of the partition's pairs (the driver
+    /// sorts them to choose range bounds for `sortByKey`).
+    SampleKeys {
+        /// Probability of keeping each element.
+        fraction: f64,
+        /// Seed; the partition index is mixed in.
+        seed: u64,
+    },
+}
+
+/// Tag of a binary batch whose elements are the typed elements, postcard-encoded.
+pub const BATCH_TYPED: u8 = 0;
+/// Tag of a binary batch whose elements are [`Value`]s, postcard-encoded.
+pub const BATCH_VALUES: u8 = 1;
+
+/// How shuffle keys map to reduce partitions.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Partitioner {
+    /// `stable_hash(canonical(key)) mod partitions` (see [`partition_of`]).
+    Hash,
+    /// A `partitioner` function: `f(&key) mod partitions`.
+    Function {
+        /// Handle of the function.
+        function: u32,
+    },
+    /// Range partitioning for sorting: partition `i` holds the keys between `bounds[i-1]` and
+    /// `bounds[i]` (Python order; `bisect_left` as PySpark's `sortByKey`), reversed when
+    /// descending.
+    Range {
+        /// Index into [`TaskSpec::args`] of the pickled list of bounds (`partitions - 1` keys).
+        bounds_arg: u32,
+        /// Ascending order.
+        ascending: bool,
     },
 }
 
@@ -210,45 +321,166 @@ pub struct TypeRef {
     pub side: Side,
 }
 
-/// What a step of the pipeline does with the records.
+/// What a step of the pipeline does with the records. `f`, `g`, `h` are the step's
+/// [`Step::functions`] in order; `zero` is the pickled Python value [`Step::arg`] names, decoded
+/// into the type the functions need. Steps marked *pairs* need `(key, value)` elements.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StepKind {
-    /// Apply a `map` function.
+    /// `f: map`, `x → f(x)`.
     Map,
-    /// Apply a `flat_map` function.
+    /// `f: flat_map`, `x → f(x)...`.
     FlatMap,
-    /// Apply a `filter` function.
+    /// `f: filter`, keeps `x` when `f(&x)`.
     Filter,
-    /// Apply a `map_partitions` function.
+    /// `f: map_partitions`, the partition → `f(partition)`.
     MapPartitions,
-    /// Merge the values of equal keys with a `reduce` function (records must be pairs).
+    /// `f: map_partitions_with_index`, the partition → `f(index, partition)`.
+    MapPartitionsWithIndex,
+    /// *pairs*, `f: reduce`: one `(k, v)` per key, values merged with `f` in arrival order.
     ReduceByKey,
+    /// *pairs*, `f: map` on values: `(k, v) → (k, f(v))`.
+    MapValues,
+    /// *pairs*, `f: flat_map` on values: `(k, v) → (k, w)` for each `w` in `f(v)`.
+    FlatMapValues,
+    /// `f: key`: `x → (f(&x), x)`.
+    KeyBy,
+    /// *pairs*, `f: reduce`, `zero`: per key, `f(f(zero, v1), v2)...` (foldByKey's map side).
+    FoldByKey,
+    /// *pairs*, `f: seq_op`, `zero`: per key, `f(f(zero, v1), v2)...` (aggregateByKey's map
+    /// side; the reduce side is [`StepKind::ReduceByKey`] with combOp).
+    AggregateByKey,
+    /// *pairs*, `f: map` (createCombiner), `g: seq_op` (mergeValue): per key,
+    /// `g(g(f(v1), v2), v3)...` (combineByKey's map side; the reduce side is
+    /// [`StepKind::ReduceByKey`] with mergeCombiners).
+    CombineByKey,
+    /// *pairs*: `(k, [v...])` per key, values in arrival order (dynamic elements).
+    GroupByKey,
+    /// *pairs*: the first `(k, v)` per key.
+    FirstByKey,
+    /// `x → (x, None)` (dynamic elements; distinct, countByValue).
+    PairWithNone,
+    /// *pairs*: `(k, v) → k`.
+    Keys,
+    /// *pairs*: `(k, v) → v`.
+    Values,
+    /// *pairs*: `(k, v) → (k, (tag, v))` with `tag` = [`Step::arg`] read as a number (0 or 1)
+    /// rather than an argument index (dynamic elements; the map side of joins).
+    Tag,
+    /// *pairs* of tagged values (see [`StepKind::Tag`]): per key, the join given by
+    /// [`Step::arg`] read as a [`JoinKind`] number (dynamic elements).
+    Join,
+    /// *pairs*: per key, the number of elements, `(k, n)` (countByKey, countByValue).
+    CountByKey,
+    /// *pairs*: all elements sorted by key, Python order; [`Step::arg`] is 1 for ascending,
+    /// 0 for descending (sortByKey's reduce side).
+    SortByKey,
+    /// `f: reduce` over the whole partition: zero or one element (reduce, treeReduce).
+    ReduceAll,
+    /// `f: reduce`, `zero`: exactly one element, `f(...f(zero, x1)..., xn)` (fold).
+    FoldAll,
+    /// `f: seq_op`, `zero`: exactly one element, the fold of the partition with `f`
+    /// (aggregate's seqOp pass; the final pass is [`StepKind::FoldAll`] with combOp).
+    AggregateAll,
+    /// Optional `f: key`: the largest element (by `f`, else by Python order); zero or one
+    /// element. [`Step::arg`] is 1 for max, 0 for min.
+    MaxBy,
+    /// Optional `f: key`: the first `n` elements in order (by `f`, else by Python order),
+    /// with [`Step::arg`] `= n * 2 + d`, `d` = 1 for largest first (top) and 0 for smallest
+    /// first (takeOrdered).
+    Top,
+    /// The sum of the partition's numbers (Python's `sum`): one element.
+    Sum,
+    /// `f: foreach`, called for every element; nothing flows on.
+    Foreach,
+    /// `f: foreach_partition`, called with the partition; nothing flows on.
+    ForeachPartition,
 }
 
-/// One step of the pipeline: a kind and the handle of the function it applies.
+/// The kinds of [`StepKind::Join`], by number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JoinKind {
+    /// `(k, (v, w))` for every pair of a left and a right value.
+    Inner = 0,
+    /// As inner, plus `(k, (v, None))` for left values without right ones.
+    LeftOuter = 1,
+    /// As inner, plus `(k, (None, w))` for right values without left ones.
+    RightOuter = 2,
+    /// Left and right outer together.
+    FullOuter = 3,
+    /// `(k, ([v...], [w...]))` for every key on either side.
+    Cogroup = 4,
+    /// `(k, v)` for left values whose key has no right value.
+    SubtractByKey = 5,
+}
+
+/// One step of the pipeline.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Step {
     /// What the step does.
     pub kind: StepKind,
-    /// Handle of the function.
-    pub function: u32,
+    /// Handles of the functions it applies, in the order [`StepKind`] gives.
+    pub functions: Vec<u32>,
+    /// The step's argument: an index into [`TaskSpec::args`] for zero values, or a number
+    /// whose meaning [`StepKind`] gives.
+    pub arg: Option<u64>,
+}
+
+/// The element type of the input records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Source {
+    /// The type a function consumes or produces.
+    Typed(TypeRef),
+    /// Whatever the records hold, as [`Value`]s.
+    Dynamic,
+}
+
+/// The task's context, as `pyspark.TaskContext` shows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskInfo {
+    /// Partition index.
+    pub partition_id: i32,
+    /// Stage id.
+    pub stage_id: i32,
+    /// Attempt number (0 for the first attempt).
+    pub attempt_number: i32,
+    /// Task attempt id, unique within the application.
+    pub task_attempt_id: i64,
+    /// Local properties (`sc.setLocalProperty`), sorted by key.
+    pub local_properties: Vec<(String, String)>,
+    /// Whether [`SPARK_FILES_GUEST_DIR`] is mounted (read-only SparkFiles).
+    pub spark_files: bool,
+}
+
+/// A name the guest uses for a broadcast or an accumulator, and its Spark id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Binding {
+    /// The name the guest asks for (`sparkwasm::broadcast::<T>("lookup")`).
+    pub name: String,
+    /// The broadcast id or accumulator id.
+    pub id: i64,
 }
 
 /// One task, as the host hands it to [`EXPORT_RUN_TASK`] (postcard-encoded).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TaskSpec {
     /// The ABI version the host speaks; the guest refuses another.
     pub abi_version: u32,
-    /// Spark partition index of the task.
-    pub partition: i32,
+    /// The task's context.
+    pub info: TaskInfo,
     /// How input records are encoded.
     pub input: InputEncoding,
     /// The element type of the input records.
-    pub source: TypeRef,
+    pub source: Source,
     /// The steps, applied in order to the input elements.
     pub steps: Vec<Step>,
     /// What to write.
     pub output: OutputSpec,
+    /// Pickled Python values the steps and the output refer to (zero values, range bounds).
+    pub args: Vec<Vec<u8>>,
+    /// Broadcasts the guest may read, by name.
+    pub broadcasts: Vec<Binding>,
+    /// Accumulators the guest may add to, by name.
+    pub accumulators: Vec<Binding>,
 }
 
 /// FNV-1a 64 of `bytes`: the stable hash behind shuffle partitioning (same on every executor).
@@ -261,7 +493,8 @@ pub fn stable_hash(bytes: &[u8]) -> u64 {
     hash
 }
 
-/// The reduce partition of a key whose postcard encoding is `key_bytes`.
+/// The reduce partition (hash partitioning) of a key whose canonical encoding (postcard of its
+/// [`Value`]) is `key_bytes`.
 pub fn partition_of(key_bytes: &[u8], partitions: u32) -> u32 {
     // Lossless: the remainder is below `partitions`, a u32.
     (stable_hash(key_bytes) % u64::from(partitions.max(1))) as u32
@@ -300,6 +533,37 @@ mod tests {
         );
         let extra = json.replacen('{', "{\"surprise\":1,", 1);
         assert!(serde_json::from_str::<FunctionDescriptor>(&extra).is_err());
+    }
+
+    #[test]
+    fn canonical_value_encoding_is_pinned() {
+        // The driver computes these bytes in Python to mirror hash partitioning.
+        let key = Value::Tuple(vec![Value::Str("a".into()), Value::Int(-1), Value::None]);
+        assert_eq!(
+            postcard::to_allocvec(&key).unwrap(),
+            [7, 3, 5, 1, b'a', 2, 1, 0]
+        );
+        let misc = Value::List(vec![
+            Value::Bool(true),
+            Value::Float(1.5),
+            Value::Bytes(vec![9, 8]),
+            Value::BigUint(u64::MAX),
+            Value::Dict(vec![(Value::Int(300), Value::None)]),
+        ]);
+        let bytes = postcard::to_allocvec(&misc).unwrap();
+        assert_eq!(
+            bytes,
+            [
+                8, 5, // list of 5
+                1, 1, // Bool(true)
+                4, 0, 0, 0, 0, 0, 0, 0xf8, 0x3f, // Float(1.5), little-endian f64
+                6, 2, 9, 8, // Bytes, one length-prefixed string
+                3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                0x01, // BigUint varint
+                9, 1, 2, 0xd8, 0x04, 0, // Dict of 1: Int(300) zigzag = 600, None
+            ]
+        );
+        assert_eq!(postcard::from_bytes::<Value>(&bytes).unwrap(), misc);
     }
 
     #[test]

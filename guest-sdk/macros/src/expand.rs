@@ -1,10 +1,13 @@
-//! The expansion shared by all five attribute macros.
+//! The expansion shared by all the attribute macros.
 //!
 //! Everything generated lives inside the body of the handle export `sparkwasm_fn_<name>`, so
-//! a function adds exactly one name to the author's module and the helpers cannot collide.
-//! The helpers name the author's concrete types, which is what lets `sparkwasm::codegen`
-//! monomorphize the decoders, encoders and (through autoref specialization on
-//! `codegen::Probe`) the key/value operations of pair types.
+//! a function adds exactly one name to the author's module and the helpers cannot collide:
+//! a zero-sized type implementing the kind's `codegen::*Fn` trait by calling the author's
+//! function, the element type descriptions, and the `'static` registration built from them
+//! by a `const` constructor. The helpers name the author's concrete types, which is what lets
+//! `sparkwasm::codegen` monomorphize the decoders, encoders, typed and dynamic entry points
+//! and (through autoref specialization on `codegen::Probe`) the key/value operations of pair
+//! types.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote};
@@ -35,10 +38,13 @@ pub(crate) fn expand(kind: FunctionKind, attr: TokenStream, item: TokenStream) -
         Ok(sig) => generate(kind, &func, &sig),
         Err(err) => err.to_compile_error(),
     };
-    // `filter` must take `&T`, which for `String` or `Vec` is exactly what clippy's `ptr_arg`
-    // advises against; the signature is the SDK's choice, not the author's.
+    // `filter`, `key` and `partitioner` must take `&T`, which for `String` or `Vec` is
+    // exactly what clippy's `ptr_arg` advises against; the signature is the SDK's choice, not
+    // the author's.
     let allow = match kind {
-        FunctionKind::Filter => quote!(#[allow(clippy::ptr_arg)]),
+        FunctionKind::Filter | FunctionKind::Key | FunctionKind::Partitioner => {
+            quote!(#[allow(clippy::ptr_arg)])
+        }
         _ => TokenStream::new(),
     };
     quote! { #allow #func #generated }
@@ -83,49 +89,115 @@ fn generate(kind: FunctionKind, func: &ItemFn, sig: &Signature) -> TokenStream {
     let (input, output) = (&sig.input, &sig.output);
     let input_fn = element_type_fn(&format_ident!("__sparkwasm_input"), input);
     let output_fn = element_type_fn(&format_ident!("__sparkwasm_output"), output);
-    let kind_variant = match kind {
-        FunctionKind::Map => quote!(Map),
-        FunctionKind::FlatMap => quote!(FlatMap),
-        FunctionKind::Filter => quote!(Filter),
-        FunctionKind::Reduce => quote!(Reduce),
-        FunctionKind::MapPartitions => quote!(MapPartitions),
-    };
-    let apply_body = |call: TokenStream| {
-        quote! {
-            fn __sparkwasm_apply(rows: #cg::Stream) -> ::core::result::Result<#cg::Stream, #cg::Error> {
-                #call
-            }
-        }
-    };
-    let (apply_items, apply) = match kind {
+    let zst = format_ident!("__SparkwasmFn");
+    let items = quote!(::core::iter::IntoIterator<Item = #output, IntoIter: 'static> + 'static);
+    let (trait_name, body, constructor) = match kind {
         FunctionKind::Map => (
-            apply_body(quote!(#cg::map::<#input, #output, _>(#name_lit, #ident, rows))),
-            quote!(#cg::Apply::Rows(__sparkwasm_apply)),
+            quote!(MapFn),
+            quote! {
+                type In = #input;
+                type Out = #output;
+                fn call(x: #input) -> #output { #ident(x) }
+            },
+            quote!(map),
         ),
         FunctionKind::FlatMap => (
-            apply_body(quote!(#cg::flat_map::<#input, #output, _, _>(#name_lit, #ident, rows))),
-            quote!(#cg::Apply::Rows(__sparkwasm_apply)),
+            quote!(FlatMapFn),
+            quote! {
+                type In = #input;
+                type Out = #output;
+                fn call(x: #input) -> impl #items { #ident(x) }
+            },
+            quote!(flat_map),
         ),
         FunctionKind::Filter => (
-            apply_body(quote!(#cg::filter::<#input, _>(#name_lit, #ident, rows))),
-            quote!(#cg::Apply::Rows(__sparkwasm_apply)),
+            quote!(FilterFn),
+            quote! {
+                type In = #input;
+                fn call(x: &#input) -> bool { #ident(x) }
+            },
+            quote!(filter),
         ),
         FunctionKind::MapPartitions => (
-            apply_body(quote!(#cg::map_partitions::<#input, #output, _, _>(
-                #name_lit,
-                |rows| #ident(rows),
-                rows,
-            ))),
-            quote!(#cg::Apply::Rows(__sparkwasm_apply)),
+            quote!(MapPartitionsFn),
+            quote! {
+                type In = #input;
+                type Out = #output;
+                fn call(rows: #cg::Rows<#input>) -> impl #items { #ident(rows) }
+            },
+            quote!(map_partitions),
+        ),
+        FunctionKind::MapPartitionsWithIndex => (
+            quote!(MapPartitionsWithIndexFn),
+            quote! {
+                type In = #input;
+                type Out = #output;
+                fn call(index: u32, rows: #cg::Rows<#input>) -> impl #items {
+                    #ident(index, rows)
+                }
+            },
+            quote!(map_partitions_with_index),
         ),
         FunctionKind::Reduce => (
-            // A plain fn pointer, recovered by downcasting in the key/value operations of
-            // the record type, which alone know the key type.
+            quote!(ReduceFn),
             quote! {
-                static __SPARKWASM_REDUCE: fn(#input, #input) -> #input = #ident;
+                type In = #input;
+                fn call(a: #input, b: #input) -> #input { #ident(a, b) }
             },
-            quote!(#cg::Apply::Reduce(&__SPARKWASM_REDUCE)),
+            quote!(reduce),
         ),
+        FunctionKind::Key => (
+            quote!(KeyFn),
+            quote! {
+                type In = #input;
+                type Out = #output;
+                fn call(x: &#input) -> #output { #ident(x) }
+            },
+            quote!(key),
+        ),
+        FunctionKind::SeqOp => (
+            quote!(SeqOpFn),
+            quote! {
+                type In = #input;
+                type Out = #output;
+                fn call(acc: #output, v: #input) -> #output { #ident(acc, v) }
+            },
+            quote!(seq_op),
+        ),
+        FunctionKind::Partitioner => (
+            quote!(PartitionerFn),
+            quote! {
+                type In = #input;
+                fn call(key: &#input) -> u64 { #ident(key) }
+            },
+            quote!(partitioner),
+        ),
+        FunctionKind::Foreach => (
+            quote!(ForeachFn),
+            quote! {
+                type In = #input;
+                fn call(x: #input) { #ident(x); }
+            },
+            quote!(foreach),
+        ),
+        FunctionKind::ForeachPartition => (
+            quote!(ForeachPartitionFn),
+            quote! {
+                type In = #input;
+                fn call(rows: #cg::Rows<#input>) { #ident(rows); }
+            },
+            quote!(foreach_partition),
+        ),
+    };
+    // A key function also describes `(K, T)`, the element type of a typed `key_by`.
+    let (keyed_fn, keyed_arg) = if kind == FunctionKind::Key {
+        let keyed: Type = syn::parse_quote!((#output, #input));
+        (
+            element_type_fn(&format_ident!("__sparkwasm_keyed"), &keyed),
+            quote!(, __sparkwasm_keyed),
+        )
+    } else {
+        (TokenStream::new(), TokenStream::new())
     };
 
     quote! {
@@ -141,14 +213,20 @@ fn generate(kind: FunctionKind, func: &ItemFn, sig: &Signature) -> TokenStream {
 
             #input_fn
             #output_fn
-            #apply_items
+            #keyed_fn
 
-            static __SPARKWASM_FUNCTION: #cg::Function = #cg::Function::new(
-                #name_lit,
-                #cg::abi::FunctionKind::#kind_variant,
+            #[allow(non_camel_case_types)]
+            struct #zst;
+
+            impl #cg::#trait_name for #zst {
+                const NAME: &'static str = #name_lit;
+                #body
+            }
+
+            static __SPARKWASM_FUNCTION: #cg::Function = #cg::Function::#constructor::<#zst>(
                 __sparkwasm_input,
-                __sparkwasm_output,
-                #apply,
+                __sparkwasm_output
+                #keyed_arg
             );
             #cg::handle_of(&__SPARKWASM_FUNCTION)
         }
@@ -214,6 +292,26 @@ mod tests {
     }
 
     #[test]
+    fn key_functions_also_describe_the_keyed_pair() {
+        let out = expand(
+            FunctionKind::Key,
+            TokenStream::new(),
+            quote!(
+                fn first_char(s: &String) -> String {
+                    s.chars().take(1).collect()
+                }
+            ),
+        )
+        .to_string();
+        assert!(out.contains("__sparkwasm_keyed"), "{out}");
+        assert!(out.contains("\"(String,String)\""), "{out}");
+        assert!(
+            out.contains("Function :: key :: < __SparkwasmFn >"),
+            "{out}"
+        );
+    }
+
+    #[test]
     fn arguments_to_the_attribute_are_refused() {
         let out = expand(
             FunctionKind::Map,
@@ -243,6 +341,7 @@ mod tests {
         assert!(out.contains("sparkwasm_fn_is_long"), "{out}");
         assert!(out.contains("\"sparkwasm.functions\""), "{out}");
         assert!(out.contains("__SPARKWASM_DESC_is_long"), "{out}");
-        assert!(out.contains("filter :: < String , _ >"), "{out}");
+        assert!(out.contains("FilterFn for __SparkwasmFn"), "{out}");
+        assert!(out.contains("fn call (x : & String) -> bool"), "{out}");
     }
 }

@@ -1,5 +1,6 @@
 //! Attribute macros of the sparkwasm guest SDK: `#[map]`, `#[flat_map]`, `#[filter]`,
-//! `#[reduce]` and `#[map_partitions]`.
+//! `#[reduce]`, `#[map_partitions]`, `#[map_partitions_with_index]`, `#[key]`, `#[seq_op]`,
+//! `#[partitioner]`, `#[foreach]` and `#[foreach_partition]`.
 //!
 //! Authors reach these through the `sparkwasm` crate (`#[sparkwasm::map]`); this crate is an
 //! implementation detail. Each macro keeps the author's function unchanged and adds, beside it:
@@ -80,4 +81,86 @@ pub fn reduce(attr: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn map_partitions(attr: TokenStream, item: TokenStream) -> TokenStream {
     expand::expand(FunctionKind::MapPartitions, attr.into(), item.into()).into()
+}
+
+/// Registers `fn(index: u32, rows: impl Iterator<Item = T>) -> impl Iterator<Item = U>` (or
+/// `-> Vec<U>`) as a sparkwasm `map_partitions_with_index` function: it sees a whole
+/// partition at once, with the partition's index.
+///
+/// ```ignore
+/// #[sparkwasm::map_partitions_with_index]
+/// fn tag(index: u32, rows: impl Iterator<Item = i64>) -> impl Iterator<Item = (u32, i64)> {
+///     rows.map(move |x| (index, x))
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn map_partitions_with_index(attr: TokenStream, item: TokenStream) -> TokenStream {
+    expand::expand(
+        FunctionKind::MapPartitionsWithIndex,
+        attr.into(),
+        item.into(),
+    )
+    .into()
+}
+
+/// Registers `fn(x: &T) -> K` as a sparkwasm `key` function: the key of a record (`keyBy`,
+/// `groupBy`, `sortBy`, and the key of `max`, `min`, `top`, `takeOrdered`).
+///
+/// ```ignore
+/// #[sparkwasm::key]
+/// fn first_char(word: &String) -> String { word.chars().take(1).collect() }
+/// ```
+#[proc_macro_attribute]
+pub fn key(attr: TokenStream, item: TokenStream) -> TokenStream {
+    expand::expand(FunctionKind::Key, attr.into(), item.into()).into()
+}
+
+/// Registers `fn(acc: U, v: V) -> U` as a sparkwasm `seq_op` function: folds a value into an
+/// accumulator (`aggregate`'s and `aggregateByKey`'s seqOp, `combineByKey`'s mergeValue).
+///
+/// ```ignore
+/// #[sparkwasm::seq_op]
+/// fn add_len(total: i64, word: String) -> i64 { total + word.len() as i64 }
+/// ```
+#[proc_macro_attribute]
+pub fn seq_op(attr: TokenStream, item: TokenStream) -> TokenStream {
+    expand::expand(FunctionKind::SeqOp, attr.into(), item.into()).into()
+}
+
+/// Registers `fn(key: &K) -> u64` as a sparkwasm `partitioner` function: the partition of a
+/// key before `% numPartitions` (`partitionBy`).
+///
+/// ```ignore
+/// #[sparkwasm::partitioner]
+/// fn by_mod_three(key: &i64) -> u64 { key.rem_euclid(3) as u64 }
+/// ```
+#[proc_macro_attribute]
+pub fn partitioner(attr: TokenStream, item: TokenStream) -> TokenStream {
+    expand::expand(FunctionKind::Partitioner, attr.into(), item.into()).into()
+}
+
+/// Registers `fn(x: T)` as a sparkwasm `foreach` function: a side effect per record
+/// (typically adding to an accumulator).
+///
+/// ```ignore
+/// #[sparkwasm::foreach]
+/// fn count(x: i64) { sparkwasm::accumulator::<i64>("seen").unwrap().add(1); }
+/// ```
+#[proc_macro_attribute]
+pub fn foreach(attr: TokenStream, item: TokenStream) -> TokenStream {
+    expand::expand(FunctionKind::Foreach, attr.into(), item.into()).into()
+}
+
+/// Registers `fn(rows: impl Iterator<Item = T>)` as a sparkwasm `foreach_partition`
+/// function: a side effect per partition.
+///
+/// ```ignore
+/// #[sparkwasm::foreach_partition]
+/// fn total(rows: impl Iterator<Item = i64>) {
+///     sparkwasm::accumulator::<i64>("total").unwrap().add(rows.sum());
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn foreach_partition(attr: TokenStream, item: TokenStream) -> TokenStream {
+    expand::expand(FunctionKind::ForeachPartition, attr.into(), item.into()).into()
 }

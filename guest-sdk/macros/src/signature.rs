@@ -1,8 +1,11 @@
 //! Checks an annotated function's signature against its kind and extracts the element types.
 //!
 //! The element types are what the descriptor advertises and what the generated code
-//! monomorphizes over: for `flat_map` the item type of the returned collection, for `filter`
-//! the record type behind the `&`, for `map_partitions` the item types of the iterators.
+//! monomorphizes over (see `sparkwasm_abi::FunctionDescriptor`): for `flat_map` the item type
+//! of the returned collection, for `filter`, `key` and `partitioner` the type behind the `&`,
+//! for `map_partitions(_with_index)` and `foreach_partition` the item types of the iterators,
+//! for `seq_op` (`fn(U, V) -> U`) input `V` and output `U`, for `foreach(_partition)` output
+//! `()`.
 
 use quote::ToTokens;
 use sparkwasm_abi::FunctionKind;
@@ -12,9 +15,11 @@ use syn::{
 
 /// The element types of a checked function.
 pub(crate) struct Signature {
-    /// Element type consumed (for `reduce`: the value type `V`).
+    /// Element type consumed (for `reduce`: the value type `V`; for `seq_op`: `V`).
     pub(crate) input: Type,
-    /// Element type produced (for `filter` and `reduce`: the same as `input`).
+    /// Element type produced (for `filter` and `reduce`: the same as `input`; for `key`: the
+    /// key; for `seq_op`: the accumulator `U`; for `partitioner`: `u64`; for `foreach` and
+    /// `foreach_partition`: `()`).
     pub(crate) output: Type,
 }
 
@@ -38,7 +43,42 @@ pub(crate) fn expected(kind: FunctionKind) -> &'static str {
             "#[sparkwasm::map_partitions] expects fn(impl Iterator<Item = T>) -> \
              impl Iterator<Item = U> (or -> Vec<U>)"
         }
+        FunctionKind::MapPartitionsWithIndex => {
+            "#[sparkwasm::map_partitions_with_index] expects fn(index: u32, rows: \
+             impl Iterator<Item = T>) -> impl Iterator<Item = U> (or -> Vec<U>)"
+        }
+        FunctionKind::Key => {
+            "#[sparkwasm::key] expects fn(x: &T) -> K, taking the record by reference and \
+             returning its key"
+        }
+        FunctionKind::SeqOp => {
+            "#[sparkwasm::seq_op] expects fn(acc: U, v: V) -> U, returning the accumulator's type"
+        }
+        FunctionKind::Partitioner => {
+            "#[sparkwasm::partitioner] expects fn(key: &K) -> u64, taking the key by reference"
+        }
+        FunctionKind::Foreach => {
+            "#[sparkwasm::foreach] expects fn(x: T), taking the record by value and returning \
+             nothing"
+        }
+        FunctionKind::ForeachPartition => {
+            "#[sparkwasm::foreach_partition] expects fn(rows: impl Iterator<Item = T>), \
+             returning nothing"
+        }
     }
+}
+
+/// The number of arguments each kind takes.
+fn arity(kind: FunctionKind) -> usize {
+    match kind {
+        FunctionKind::Reduce | FunctionKind::SeqOp | FunctionKind::MapPartitionsWithIndex => 2,
+        _ => 1,
+    }
+}
+
+/// Whether the kind returns nothing.
+fn returns_nothing(kind: FunctionKind) -> bool {
+    matches!(kind, FunctionKind::Foreach | FunctionKind::ForeachPartition)
 }
 
 /// Checks `func` against `kind` and returns its element types, or an error (spanned at the
@@ -75,7 +115,7 @@ pub(crate) fn check(kind: FunctionKind, func: &ItemFn) -> syn::Result<Signature>
             }
         }
     }
-    let wanted = if kind == FunctionKind::Reduce { 2 } else { 1 };
+    let wanted = arity(kind);
     if args.len() != wanted {
         let detail = format!("found {} argument(s)", args.len());
         return Err(match args.first() {
@@ -86,8 +126,15 @@ pub(crate) fn check(kind: FunctionKind, func: &ItemFn) -> syn::Result<Signature>
             ),
         });
     }
+    let unit: Type = syn::parse_quote!(());
     let ret = match &sig.output {
-        ReturnType::Type(_, ty) => &**ty,
+        ReturnType::Type(_, ty) => {
+            if returns_nothing(kind) && !is_unit(ty) {
+                return Err(fail(ty, "remove the return type"));
+            }
+            &**ty
+        }
+        ReturnType::Default if returns_nothing(kind) => &unit,
         ReturnType::Default => return Err(fail(&sig.ident, "the function returns nothing")),
     };
     let arg = args[0];
@@ -146,15 +193,94 @@ pub(crate) fn check(kind: FunctionKind, func: &ItemFn) -> syn::Result<Signature>
             })
         }
         FunctionKind::MapPartitions => {
-            let input = item_of_impl(arg, &["Iterator"])
-                .ok_or_else(|| fail(arg, "take the partition as `impl Iterator<Item = T>`"))?;
-            by_value(&input).map_err(|d| fail(arg, d))?;
-            let output = item_of_impl(ret, &["Iterator"])
-                .or_else(|| generic_arg_of(ret, &["Vec"]))
-                .ok_or_else(|| fail(ret, "return `impl Iterator<Item = U>` or `Vec<U>`"))?;
-            by_value(&output).map_err(|d| fail(ret, d))?;
+            let input = partition_item(arg).map_err(|d| fail(arg, d))?;
+            let output = partition_output(ret).map_err(|d| fail(ret, d))?;
             Ok(Signature { input, output })
         }
+        FunctionKind::MapPartitionsWithIndex => {
+            if !is_path(arg, "u32") {
+                return Err(fail(arg, "take the partition index as `u32`"));
+            }
+            let rows = args[1];
+            let input = partition_item(rows).map_err(|d| fail(rows, d))?;
+            let output = partition_output(ret).map_err(|d| fail(ret, d))?;
+            Ok(Signature { input, output })
+        }
+        FunctionKind::Key => {
+            let record = by_reference(arg).map_err(|d| fail(arg, d))?;
+            by_value(ret).map_err(|d| fail(ret, d))?;
+            Ok(Signature {
+                input: record.clone(),
+                output: ret.clone(),
+            })
+        }
+        FunctionKind::SeqOp => {
+            let value = args[1];
+            by_value(arg).map_err(|d| fail(arg, d))?;
+            by_value(value).map_err(|d| fail(value, d))?;
+            if spelling(arg) != spelling(ret) {
+                return Err(fail(
+                    ret,
+                    "the return type differs from the accumulator (first argument) type",
+                ));
+            }
+            Ok(Signature {
+                input: value.clone(),
+                output: arg.clone(),
+            })
+        }
+        FunctionKind::Partitioner => {
+            let key = by_reference(arg).map_err(|d| fail(arg, d))?;
+            if !is_path(ret, "u64") {
+                return Err(fail(ret, "return `u64`"));
+            }
+            Ok(Signature {
+                input: key.clone(),
+                output: ret.clone(),
+            })
+        }
+        FunctionKind::Foreach => {
+            by_value(arg).map_err(|d| fail(arg, d))?;
+            Ok(Signature {
+                input: arg.clone(),
+                output: unit,
+            })
+        }
+        FunctionKind::ForeachPartition => {
+            let input = partition_item(arg).map_err(|d| fail(arg, d))?;
+            Ok(Signature {
+                input,
+                output: unit,
+            })
+        }
+    }
+}
+
+/// `T` in a partition argument `impl Iterator<Item = T>`.
+fn partition_item(arg: &Type) -> Result<Type, &'static str> {
+    let item = item_of_impl(arg, &["Iterator"])
+        .ok_or("take the partition as `impl Iterator<Item = T>`")?;
+    by_value(&item)?;
+    Ok(item)
+}
+
+/// `U` in a partition result `impl Iterator<Item = U>` or `Vec<U>`.
+fn partition_output(ret: &Type) -> Result<Type, &'static str> {
+    let item = item_of_impl(ret, &["Iterator"])
+        .or_else(|| generic_arg_of(ret, &["Vec"]))
+        .ok_or("return `impl Iterator<Item = U>` or `Vec<U>`")?;
+    by_value(&item)?;
+    Ok(item)
+}
+
+/// `T` behind a `&T` argument.
+fn by_reference(arg: &Type) -> Result<&Type, &'static str> {
+    match arg {
+        Type::Reference(reference) if reference.mutability.is_none() => {
+            by_value(&reference.elem)?;
+            Ok(&reference.elem)
+        }
+        _ => Err("take it as `&T`"),
     }
 }
 
@@ -182,7 +308,17 @@ fn by_value(ty: &Type) -> Result<(), &'static str> {
 }
 
 fn is_bool(ty: &Type) -> bool {
-    matches!(ty, Type::Path(TypePath { qself: None, path }) if path.is_ident("bool"))
+    is_path(ty, "bool")
+}
+
+/// Whether `ty` is the plain path `name` (`u32`, `u64`, `bool`).
+fn is_path(ty: &Type, name: &str) -> bool {
+    matches!(ty, Type::Path(TypePath { qself: None, path }) if path.is_ident(name))
+}
+
+/// Whether `ty` is `()`.
+fn is_unit(ty: &Type) -> bool {
+    matches!(ty, Type::Tuple(tuple) if tuple.elems.is_empty())
 }
 
 /// `U` in `Vec<U>` / `Option<U>` (any path ending in one of `names` with one type argument).
@@ -334,6 +470,79 @@ mod tests {
             "fn f(rows: Vec<i64>) -> Vec<i64> { rows }"
         )
         .is_err());
+    }
+
+    #[test]
+    fn new_kinds_read_their_element_types() {
+        let cases = [
+            (
+                FunctionKind::MapPartitionsWithIndex,
+                "fn f(i: u32, rows: impl Iterator<Item = i64>) -> impl Iterator<Item = (u32, i64)> { todo!() }",
+                ("i64", "(u32,i64)"),
+            ),
+            (FunctionKind::Key, "fn f(x: &String) -> i64 { 0 }", ("String", "i64")),
+            (
+                FunctionKind::SeqOp,
+                "fn f(acc: (i64, i64), v: i64) -> (i64, i64) { acc }",
+                ("i64", "(i64,i64)"),
+            ),
+            (FunctionKind::Partitioner, "fn f(k: &i64) -> u64 { 0 }", ("i64", "u64")),
+            (FunctionKind::Foreach, "fn f(x: i64) { }", ("i64", "()")),
+            (FunctionKind::Foreach, "fn f(x: i64) -> () { }", ("i64", "()")),
+            (
+                FunctionKind::ForeachPartition,
+                "fn f(rows: impl Iterator<Item = String>) { }",
+                ("String", "()"),
+            ),
+        ];
+        for (kind, src, (input, output)) in cases {
+            assert_eq!(
+                check_src(kind, src),
+                Ok((input.into(), output.into())),
+                "{src}"
+            );
+        }
+    }
+
+    #[test]
+    fn new_kinds_refuse_wrong_signatures_with_the_expected_one() {
+        let cases = [
+            (
+                FunctionKind::MapPartitionsWithIndex,
+                "fn f(i: usize, rows: impl Iterator<Item = i64>) -> Vec<i64> { todo!() }",
+                "take the partition index as `u32`",
+            ),
+            (
+                FunctionKind::Key,
+                "fn f(x: String) -> i64 { 0 }",
+                "take it as `&T`",
+            ),
+            (
+                FunctionKind::SeqOp,
+                "fn f(acc: i64, v: String) -> String { v }",
+                "differs from the accumulator",
+            ),
+            (
+                FunctionKind::Partitioner,
+                "fn f(k: &i64) -> u32 { 0 }",
+                "return `u64`",
+            ),
+            (
+                FunctionKind::Foreach,
+                "fn f(x: i64) -> i64 { x }",
+                "remove the return type",
+            ),
+            (
+                FunctionKind::ForeachPartition,
+                "fn f(rows: Vec<i64>) { }",
+                "impl Iterator<Item = T>",
+            ),
+        ];
+        for (kind, src, detail) in cases {
+            let err = check_src(kind, src).unwrap_err();
+            assert!(err.starts_with(expected(kind)), "{src}: {err}");
+            assert!(err.contains(detail), "{src}: {err}");
+        }
     }
 
     #[test]

@@ -17,6 +17,9 @@
 //!
 //! On any failure the worker sends [`write_exception`] instead and exits (§5.4).
 //!
+//! [`pickle`] delimits the pickles the broadcast decryption server streams without lengths
+//! (§4.5) and checks accumulator updates before they travel to the driver (§5.3, §7.6).
+//!
 //! # Robustness
 //!
 //! Every reader returns an error instead of panicking on hostile input. Lengths are checked
@@ -38,6 +41,7 @@ mod input;
 pub mod jvm;
 mod limits;
 mod output;
+pub mod pickle;
 pub mod special;
 mod task_context;
 #[cfg(test)]

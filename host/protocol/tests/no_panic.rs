@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use sparkwasm_protocol::{
-    eval_type, jvm, read_end_of_stream, read_payload, read_record_header, read_task_header,
+    eval_type, jvm, pickle, read_end_of_stream, read_payload, read_record_header, read_task_header,
     BroadcastEntry, BroadcastUpdate, Limits, ProtocolError, RecordHeader, ServerAddress,
     SparkVersion, TaskContext, TaskHeader,
 };
@@ -146,6 +146,49 @@ proptest! {
                 }
                 Err(e) => { prop_assert!(acceptable(&e), "{e:?}"); break; }
             }
+        }
+    }
+}
+
+/// Pickle-shaped bytes: mostly opcodes and small arguments, so the walk gets deep.
+fn pickle_bytes() -> impl Strategy<Value = Vec<u8>> {
+    let opcodes = b"()0.12FIJKLMNPQRSTUVXabcdeghijlopqrstu}]GBC".to_vec();
+    let byte = prop_oneof![
+        3 => prop::sample::select(opcodes),
+        2 => 0x80u8..=0x98,
+        2 => any::<u8>(),
+        1 => Just(b'\n'),
+    ];
+    prop::collection::vec(byte, 0..256)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 4096, ..ProptestConfig::default() })]
+
+    #[test]
+    fn pickle_skipper_never_panics_and_never_overreads(
+        bytes in prop_oneof![pickle_bytes(), prop::collection::vec(any::<u8>(), 0..256)],
+        max in 0usize..512,
+    ) {
+        let mut r = &bytes[..];
+        match pickle::read_pickle(&mut r, max) {
+            Ok(p) => {
+                // What it returns is exactly what it consumed, ending in STOP.
+                prop_assert_eq!(p.len() + r.len(), bytes.len());
+                prop_assert_eq!(&bytes[..p.len()], &p[..]);
+                prop_assert_eq!(p.last(), Some(&b'.'));
+                prop_assert!(p.len() <= max);
+                prop_assert_eq!(pickle::pickle_len(&bytes).ok(), Some(p.len()));
+            }
+            Err(e) => prop_assert!(acceptable(&e), "{e:?}"),
+        }
+    }
+
+    #[test]
+    fn accumulator_check_never_panics(bytes in pickle_bytes(), bound in any::<i64>()) {
+        match pickle::check_accumulator_update(&bytes, |id| id == bound || id < 256) {
+            Ok(id) => prop_assert!(id == bound || id < 256),
+            Err(e) => prop_assert!(acceptable(&e), "{e:?}"),
         }
     }
 }
