@@ -195,6 +195,12 @@ pub(crate) fn sink_values(stream: Stream, spec: ValueSink, out: &mut Output) -> 
         ValueSink::Text => {
             let mut line = String::new();
             for row in rows {
+                // As PySpark's saveAsTextFile: a bytes element is written as is, anything
+                // else as the UTF-8 of its str().
+                if let Value::Bytes(bytes) = &row {
+                    out.record(bytes)?;
+                    continue;
+                }
                 line.clear();
                 py_str(&row, &mut line);
                 out.record(line.as_bytes())?;

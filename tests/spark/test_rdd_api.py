@@ -482,6 +482,11 @@ def test_text_files_are_utf8_safe(sc_cluster: SparkContext, typed: WasmModule, t
     sparkwasm.wrap(mixed, module=typed).saveAsTextFile(str(tmp_path / "wasm_mixed"))
     mixed.saveAsTextFile(str(tmp_path / "python_mixed"))
     assert read_parts(tmp_path / "wasm_mixed") == read_parts(tmp_path / "python_mixed")
+    # bytes elements are written as they are (UTF-8 ones, as the JVM decodes them), as PySpark.
+    raw = sc_cluster.parallelize([b"raw bytes", "caf\u00e9".encode("utf-8"), b"", (b"nested",)], 2)
+    sparkwasm.wrap(raw, module=typed).saveAsTextFile(str(tmp_path / "wasm_bytes"))
+    raw.saveAsTextFile(str(tmp_path / "python_bytes"))
+    assert read_parts(tmp_path / "wasm_bytes") == read_parts(tmp_path / "python_bytes")
 
 
 def test_whole_text_files(sc_cluster: SparkContext, typed: WasmModule, tmp_path: Path) -> None:

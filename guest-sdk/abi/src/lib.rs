@@ -261,8 +261,9 @@ pub enum OutputSpec {
         /// How many elements at most.
         n: u64,
     },
-    /// One UTF-8 record per element: Python's `str()` of it (`saveAsTextFile`; the JVM turns
-    /// the records into lines).
+    /// One record per element, as PySpark's `saveAsTextFile` writes it: a `bytes` element as
+    /// is, anything else as the UTF-8 of Python's `str()` of it (the JVM turns the records
+    /// into lines).
     Text,
     /// Pickled lists of the keys of a Bernoulli sample of the partition's pairs (the driver
     /// sorts them to choose range bounds for `sortByKey`).
