@@ -9,8 +9,8 @@
 //! functions see plain `T`s, not `Result`s), naming the record and element index.
 //!
 //! Typed pickle decoding goes straight from the pickle into `T` (serde-pickle's deserializer);
-//! dynamic pickle decoding goes through serde-pickle's value model, the one view that keeps
-//! tuples apart from lists (see `value::pickle`).
+//! dynamic pickle decoding uses the SDK's own decoder, which keeps tuples apart from lists and
+//! dicts in insertion order (see `value::pickle`).
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -23,7 +23,7 @@ use sparkwasm_abi::{InputEncoding, BATCH_TYPED, BATCH_VALUES, NULL_RECORD, RECOR
 use crate::element::Element;
 use crate::error::{pickle_message, Error};
 use crate::stream::Stream;
-use crate::value::pickle::{from_pickle, from_pickle_value};
+use crate::value::pickle::{from_pickle, from_pickle_list};
 use crate::value::{decode_prefix, from_value, Value};
 use crate::{host, task};
 
@@ -644,26 +644,18 @@ impl Decode for PickleBatchValues {
                 return Ok(None);
             };
             let bytes = payload(reader, &record, "pickled batch")?;
-            let record_error = |message: String| Error::Record {
-                record: record.index,
-                message,
-            };
-            let value = serde_pickle::value_from_slice(bytes, serde_pickle::DeOptions::new())
-                .map_err(|err| record_error(pickle_message(err)))?;
-            let serde_pickle::Value::List(items) = value else {
-                return Err(record_error(
-                    "expected a pickled list of elements (a PySpark batch)".into(),
-                ));
-            };
-            self.queue.reserve(items.len());
-            for (element, item) in (0u64..).zip(items) {
-                let item = from_pickle_value(item).map_err(|err| Error::Element {
+            let items = from_pickle_list(bytes).map_err(|(element, message)| match element {
+                Some(element) => Error::Element {
                     record: record.index,
                     element,
-                    message: err.to_string(),
-                })?;
-                self.queue.push_back(item);
-            }
+                    message,
+                },
+                None => Error::Record {
+                    record: record.index,
+                    message,
+                },
+            })?;
+            self.queue.extend(items);
         }
     }
 }
@@ -856,6 +848,50 @@ mod tests {
         assert_eq!(
             failure.unwrap().to_string(),
             "input record 2, element 1: invalid value: integer `300`, expected u8"
+        );
+    }
+
+    #[test]
+    fn dynamic_pickle_batches_keep_dict_order_and_name_the_failing_element() {
+        // CPython: `pickle.dumps([{'b': 1, 'a': 2}], protocol=5)`.
+        const DICT_BATCH: &[u8] = b"\x80\x05\x95\x14\x00\x00\x00\x00\x00\x00\x00]\x94}\x94(\
+            \x8c\x01b\x94K\x01\x8c\x01a\x94K\x02ua.";
+        // CPython: `pickle.dumps([1, 2**64, 3], protocol=5)`.
+        const TOO_BIG: &[u8] = b"\x80\x05\x95\x14\x00\x00\x00\x00\x00\x00\x00]\x94(K\x01\x8a\t\
+            \x00\x00\x00\x00\x00\x00\x00\x00\x01K\x03e.";
+        native::with(|host| {
+            *host = Default::default();
+            host.input = [DICT_BATCH, PROTO4_TUPLES, TOO_BIG]
+                .into_iter()
+                .map(|bytes| record(Some(bytes)))
+                .collect();
+        });
+        task::reset();
+        let reader = RecordReader::with_capacity(INITIAL_INPUT_BUFFER);
+        let items: Vec<Value> = Source::new(reader, PickleBatchValues::default()).collect();
+        let s = |text: &str| Value::Str(text.into());
+        assert_eq!(
+            items,
+            vec![
+                Value::Dict(vec![(s("b"), Value::Int(1)), (s("a"), Value::Int(2))]),
+                Value::Tuple(vec![s("a"), Value::Int(1)]),
+                Value::Tuple(vec![s("b"), Value::Int(2)]),
+            ]
+        );
+        let failure = task::take_failure().unwrap().to_string();
+        assert!(
+            failure.starts_with("input record 2, element 1: integer 18446744073709551616 is out"),
+            "{failure}"
+        );
+
+        native::with(|host| host.input = [record(Some(b"\x80\x04K\x05."))].into());
+        task::reset();
+        let reader = RecordReader::with_capacity(INITIAL_INPUT_BUFFER);
+        assert_eq!(Source::new(reader, PickleBatchValues::default()).count(), 0);
+        let failure = task::take_failure().unwrap().to_string();
+        assert_eq!(
+            failure,
+            "input record 0: expected a pickled list of elements (a PySpark batch), found an int"
         );
     }
 

@@ -1,8 +1,9 @@
 //! Steps on `(key, value)` pairs: the typed implementations behind [`PairOps`] (instantiated
 //! for a concrete `(K, V)`), and the dynamic ones over [`Value`] pairs.
 //!
-//! Keys are identified by their canonical encoding (postcard of the key's `Value`), typed or
-//! not: `K` needs no `Eq`/`Hash` (float keys work), equality is "encodes the same", and it is
+//! Keys are identified by their identity bytes ([`KeyBytes`]: the canonical encoding of the
+//! key's `Value` with Python's numeric equality folded in), typed or not: `K` needs no
+//! `Eq`/`Hash` (float keys work), `1`, `1.0` and `True` are one key as in Python, and it is
 //! exactly what shuffle partitioning hashes. Every keyed step that emits one element per key
 //! emits keys in first-seen order, values in arrival order.
 //!
@@ -21,10 +22,10 @@ use crate::stream::{Deferred, Fallible, Named, Slot, Stream};
 use crate::task;
 use crate::value::order::py_cmp;
 use crate::value::{
-    canonical_append, encode_append, into_pair, not_a_pair, pair, py_type, text, to_value, Value,
+    into_pair, not_a_pair, pair, py_type, text, to_value, KeyBytes, Value,
 };
 
-/// Canonical key bytes → index of the key's entry.
+/// Key identity bytes → index of the key's entry.
 type KeyIndex = HashMap<Box<[u8]>, usize, BuildHasherDefault<KeyHasher>>;
 
 fn key_error(label: &Label, element: u64, err: impl std::fmt::Display) -> Error {
@@ -57,11 +58,12 @@ pub(crate) fn merge_by_key<K: Element, V: Element>(
             let mut index = KeyIndex::default();
             // Values sit in an `Option` so the old one can move into `f` without a placeholder.
             let mut entries: Vec<(K, Option<V>)> = Vec::new();
-            let mut key_bytes = Vec::new();
+            let mut key_bytes = KeyBytes::default();
             for (element, (key, value)) in (0u64..).zip(rows) {
-                key_bytes.clear();
-                encode_append(&key, &mut key_bytes).map_err(|e| key_error(&label, element, e))?;
-                if let Some(&at) = index.get(key_bytes.as_slice()) {
+                key_bytes
+                    .set_typed(&key)
+                    .map_err(|e| key_error(&label, element, e))?;
+                if let Some(&at) = index.get(key_bytes.identity()) {
                     if let Some((_, slot)) = entries.get_mut(at) {
                         *slot = Some(match slot.take() {
                             Some(old) => f(old, value),
@@ -74,7 +76,7 @@ pub(crate) fn merge_by_key<K: Element, V: Element>(
                     Some(zero) => f(decode_zero::<V>(zero.clone(), &label)?, value),
                     None => value,
                 };
-                index.insert(key_bytes.as_slice().into(), entries.len());
+                index.insert(key_bytes.identity().into(), entries.len());
                 entries.push((key, Some(first)));
             }
             Ok(entries
@@ -92,21 +94,20 @@ pub(crate) fn first_by_key<K: Element, V: Element>(
 ) -> Result<Stream, Error> {
     let mut rows = rows.into_rows::<(K, V)>(&label)?;
     let mut seen: HashSet<Box<[u8]>, BuildHasherDefault<KeyHasher>> = HashSet::default();
-    let mut key_bytes = Vec::new();
+    let mut key_bytes = KeyBytes::default();
     let mut element = 0u64;
     let mut failed = false;
     Ok(Stream::new(std::iter::from_fn(move || {
         while !failed {
             let (key, value) = rows.next()?;
-            key_bytes.clear();
-            if let Err(err) = encode_append(&key, &mut key_bytes) {
+            if let Err(err) = key_bytes.set_typed(&key) {
                 failed = true;
                 task::fail(key_error(&label, element, err));
                 return None;
             }
             element += 1;
-            if !seen.contains(key_bytes.as_slice()) {
-                seen.insert(key_bytes.as_slice().into());
+            if !seen.contains(key_bytes.identity()) {
+                seen.insert(key_bytes.identity().into());
                 return Some((key, value));
             }
         }
@@ -229,24 +230,25 @@ pub(crate) fn aggregate_by_key(
     })))
 }
 
-/// Keys in first-seen order, indexed by their canonical encoding.
+/// Keys in first-seen order, indexed by their identity.
 #[derive(Default)]
 struct Groups {
     index: KeyIndex,
     keys: Vec<Value>,
-    bytes: Vec<u8>,
+    bytes: KeyBytes,
 }
 
 impl Groups {
     /// The index of `key`'s group, and whether it is new.
     fn entry(&mut self, key: Value) -> Result<(usize, bool), String> {
-        self.bytes.clear();
-        canonical_append(&key, &mut self.bytes).map_err(|err| format!("its key: {err}"))?;
-        if let Some(&at) = self.index.get(self.bytes.as_slice()) {
+        self.bytes
+            .set_value(&key)
+            .map_err(|err| format!("its key: {err}"))?;
+        if let Some(&at) = self.index.get(self.bytes.identity()) {
             return Ok((at, false));
         }
         let at = self.keys.len();
-        self.index.insert(self.bytes.as_slice().into(), at);
+        self.index.insert(self.bytes.identity().into(), at);
         self.keys.push(key);
         Ok((at, true))
     }

@@ -23,7 +23,7 @@ use crate::stream::Stream;
 use crate::value::order::bisect_left;
 use crate::value::pickle::PickledOwned;
 use crate::value::text::py_str;
-use crate::value::{canonical_append, encode_append, into_pair, to_value, Value};
+use crate::value::{canonical_append, encode_append, into_pair, to_value, KeyBytes, Value};
 
 /// Output is handed to the host once this many bytes of complete records are buffered.
 pub(crate) const FLUSH_AT: usize = 256 * 1024;
@@ -394,10 +394,10 @@ pub(crate) enum KeyPartitioner {
 
 impl KeyPartitioner {
     /// The partition of a key given as a value (every partitioner but `Typed`).
-    fn of_value(&self, key: &Value, key_bytes: &[u8], partitions: u32) -> Result<u32, String> {
+    fn of_value(&self, key: &Value, key_identity: &[u8], partitions: u32) -> Result<u32, String> {
         let n = u64::from(partitions);
         let partition = match self {
-            KeyPartitioner::Hash => return Ok(partition_of(key_bytes, partitions)),
+            KeyPartitioner::Hash => return Ok(partition_of(key_identity, partitions)),
             KeyPartitioner::Typed { .. } => {
                 return Err("a typed partitioner met a dynamic key".into())
             }
@@ -541,10 +541,11 @@ pub(crate) fn shuffle<K: Element, V: Element>(
         },
         _ => None,
     };
-    let mut key_bytes = Vec::new();
+    let mut key_bytes = KeyBytes::default();
     for (element, (key, value)) in (0u64..).zip(rows) {
-        key_bytes.clear();
-        encode_append(&key, &mut key_bytes).map_err(|err| shuffle_key_error(element, err))?;
+        key_bytes
+            .set_typed(&key)
+            .map_err(|err| shuffle_key_error(element, err))?;
         let partition = match typed {
             Some((f, name)) => {
                 let p = crate::stream::call_named(name, || f(&key)) % u64::from(partitions);
@@ -554,12 +555,12 @@ pub(crate) fn shuffle<K: Element, V: Element>(
             None if partitioner.needs_value() => {
                 let key = to_value(&key).map_err(|err| shuffle_key_error(element, err))?;
                 partitioner
-                    .of_value(&key, &key_bytes, partitions)
+                    .of_value(&key, key_bytes.identity(), partitions)
                     .map_err(|err| shuffle_key_error(element, err))?
             }
-            None => partition_of(&key_bytes, partitions),
+            None => partition_of(key_bytes.identity(), partitions),
         };
-        buckets.push(out, partition, &key_bytes, |buf| {
+        buckets.push(out, partition, key_bytes.encoded(), |buf| {
             encode_append(&value, buf).map_err(|err| Error::Encode {
                 element,
                 type_name: std::any::type_name::<V>(),
@@ -579,19 +580,20 @@ pub(crate) fn shuffle_values(
 ) -> Result<(), Error> {
     let rows = stream.into_values("shuffle output")?;
     let mut buckets = Buckets::new(partitions)?;
-    let mut key_bytes = Vec::new();
+    let mut key_bytes = KeyBytes::default();
     for (element, row) in (0u64..).zip(rows) {
         let (key, value) = into_pair(row).map_err(|message| Error::Step {
             at: "the shuffle output".into(),
             element: Some(element),
             message,
         })?;
-        key_bytes.clear();
-        canonical_append(&key, &mut key_bytes).map_err(|err| shuffle_key_error(element, err))?;
-        let partition = partitioner
-            .of_value(&key, &key_bytes, partitions)
+        key_bytes
+            .set_value(&key)
             .map_err(|err| shuffle_key_error(element, err))?;
-        buckets.push(out, partition, &key_bytes, |buf| {
+        let partition = partitioner
+            .of_value(&key, key_bytes.identity(), partitions)
+            .map_err(|err| shuffle_key_error(element, err))?;
+        buckets.push(out, partition, key_bytes.encoded(), |buf| {
             canonical_append(&value, buf).map_err(|err| Error::Encode {
                 element,
                 type_name: "a Python value",

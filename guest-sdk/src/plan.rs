@@ -21,7 +21,9 @@
 //! | foreach, foreach_partition | nothing flows on | decoded into `f`'s input |
 //! | every other step | dynamic | dynamic |
 
-use sparkwasm_abi::{FunctionKind, OutputSpec, Partitioner, Source, Step, StepKind, TaskSpec};
+use sparkwasm_abi::{
+    FunctionKind, OutputSpec, Partitioner, Source, Step, StepFunctions, StepKind, TaskSpec,
+};
 
 use crate::element::{self, ElementType, Function, Label, Ops};
 use crate::error::Error;
@@ -64,73 +66,6 @@ impl Plan {
 enum Shape {
     Typed(ElementType),
     Dynamic,
-}
-
-/// The snake_case name of a step kind, as the ABI's `StepKind` docs use it.
-fn step_name(kind: StepKind) -> &'static str {
-    match kind {
-        StepKind::Map => "map",
-        StepKind::FlatMap => "flat_map",
-        StepKind::Filter => "filter",
-        StepKind::MapPartitions => "map_partitions",
-        StepKind::MapPartitionsWithIndex => "map_partitions_with_index",
-        StepKind::ReduceByKey => "reduce_by_key",
-        StepKind::MapValues => "map_values",
-        StepKind::FlatMapValues => "flat_map_values",
-        StepKind::KeyBy => "key_by",
-        StepKind::FoldByKey => "fold_by_key",
-        StepKind::AggregateByKey => "aggregate_by_key",
-        StepKind::CombineByKey => "combine_by_key",
-        StepKind::GroupByKey => "group_by_key",
-        StepKind::FirstByKey => "first_by_key",
-        StepKind::PairWithNone => "pair_with_none",
-        StepKind::Keys => "keys",
-        StepKind::Values => "values",
-        StepKind::Tag => "tag",
-        StepKind::Join => "join",
-        StepKind::CountByKey => "count_by_key",
-        StepKind::SortByKey => "sort_by_key",
-        StepKind::ReduceAll => "reduce_all",
-        StepKind::FoldAll => "fold_all",
-        StepKind::AggregateAll => "aggregate_all",
-        StepKind::MaxBy => "max_by",
-        StepKind::Top => "top",
-        StepKind::Sum => "sum",
-        StepKind::Foreach => "foreach",
-        StepKind::ForeachPartition => "foreach_partition",
-    }
-}
-
-/// The functions a step kind takes, in order; the second element says whether they are
-/// optional (max_by and top take zero or one key function).
-fn step_functions(kind: StepKind) -> (&'static [FunctionKind], bool) {
-    use FunctionKind as F;
-    match kind {
-        StepKind::Map | StepKind::MapValues => (&[F::Map], false),
-        StepKind::FlatMap | StepKind::FlatMapValues => (&[F::FlatMap], false),
-        StepKind::Filter => (&[F::Filter], false),
-        StepKind::MapPartitions => (&[F::MapPartitions], false),
-        StepKind::MapPartitionsWithIndex => (&[F::MapPartitionsWithIndex], false),
-        StepKind::ReduceByKey | StepKind::FoldByKey | StepKind::ReduceAll | StepKind::FoldAll => {
-            (&[F::Reduce], false)
-        }
-        StepKind::KeyBy => (&[F::Key], false),
-        StepKind::AggregateByKey | StepKind::AggregateAll => (&[F::SeqOp], false),
-        StepKind::CombineByKey => (&[F::Map, F::SeqOp], false),
-        StepKind::MaxBy | StepKind::Top => (&[F::Key], true),
-        StepKind::Foreach => (&[F::Foreach], false),
-        StepKind::ForeachPartition => (&[F::ForeachPartition], false),
-        StepKind::GroupByKey
-        | StepKind::FirstByKey
-        | StepKind::PairWithNone
-        | StepKind::Keys
-        | StepKind::Values
-        | StepKind::Tag
-        | StepKind::Join
-        | StepKind::CountByKey
-        | StepKind::SortByKey
-        | StepKind::Sum => (&[], false),
-    }
 }
 
 fn resolve(handle: u32, what: impl FnOnce() -> String) -> Result<&'static Function, Error> {
@@ -219,13 +154,16 @@ impl Builder<'_> {
 
     fn build_step(&mut self, index: usize, step: &Step) -> Result<(), Error> {
         let kind = step.kind;
-        let (wanted, optional) = step_functions(kind);
+        let (wanted, optional) = match kind.functions() {
+            StepFunctions::Exactly(kinds) => (kinds, false),
+            StepFunctions::OptionalKey => (&[FunctionKind::Key][..], true),
+        };
         let count_ok =
             step.functions.len() == wanted.len() || (optional && step.functions.is_empty());
         if !count_ok {
             return Err(Error::Plan(format!(
                 "step {index} ({}) takes {}{} function(s), but names {}",
-                step_name(kind),
+                kind.as_str(),
                 if optional { "0 or " } else { "" },
                 wanted.len(),
                 step.functions.len()
@@ -237,7 +175,7 @@ impl Builder<'_> {
             if function.kind != wanted {
                 return Err(Error::Plan(format!(
                     "step {index} ({}) applies `{}` as a {} function, but it is a {} function",
-                    step_name(kind),
+                    kind.as_str(),
                     function.name,
                     wanted.as_str(),
                     function.kind.as_str()
@@ -247,11 +185,11 @@ impl Builder<'_> {
         }
         let f = functions.first().copied();
         let label: Label = match f {
-            Some(f) => format!("step {index} ({} with `{}`)", step_name(kind), f.name),
-            None => format!("step {index} ({})", step_name(kind)),
+            Some(f) => format!("step {index} ({} with `{}`)", kind.as_str(), f.name),
+            None => format!("step {index} ({})", kind.as_str()),
         }
         .into();
-        let what = format!("step {index} ({})", step_name(kind));
+        let what = format!("step {index} ({})", kind.as_str());
         let arg = |name: &str| {
             step.arg.ok_or_else(|| {
                 Error::Plan(format!("{what} needs an argument ({name}) but has none"))
@@ -422,6 +360,18 @@ impl Builder<'_> {
                         });
                     }
                 }
+            }
+            (StepKind::KeyByKey, Some(Ops::Key { value, .. })) => {
+                // Dynamic: the sort key joins a pair of which only the key is the function's
+                // input type, and the next step (a shuffle) needs values anyway.
+                self.dynamic(&label);
+                self.push(move |s| {
+                    keyed::map_pairs(s, label, move |k, v, out| {
+                        let sort_key = value(&k)?;
+                        out.push_back(pair(sort_key, pair(k, v)));
+                        Ok(())
+                    })
+                });
             }
             (StepKind::GroupByKey, None) => {
                 self.dynamic(&label);

@@ -16,7 +16,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Deserializer};
-use sparkwasm_abi::{Binding, FunctionKind, InputEncoding, Side, StepKind, TaskInfo};
+use sparkwasm_abi::{
+    Binding, FunctionKind, InputEncoding, Side, StepArg, StepFunctions, StepKind, TaskInfo,
+};
 use sparkwasm_runtime::{ModuleInfo, TaskOutput, TaskPartitioner, TaskRequest, TaskStep};
 
 /// The envelope's magic bytes.
@@ -125,49 +127,13 @@ pub enum ManifestSide {
 #[serde(deny_unknown_fields)]
 pub struct ManifestStep {
     /// What the step does.
-    pub kind: ManifestStepKind,
+    pub kind: StepKind,
     /// The functions it applies, in the order the ABI's `StepKind` gives.
     #[serde(default)]
     pub functions: Vec<String>,
     /// The step's argument (an index into `args`, or a number), `null` when it takes none.
     #[serde(default)]
     pub arg: Option<u64>,
-}
-
-/// Step kinds, as spelled in the manifest (the ABI's [`StepKind`] in snake case).
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-#[allow(missing_docs)]
-pub enum ManifestStepKind {
-    Map,
-    FlatMap,
-    Filter,
-    MapPartitions,
-    MapPartitionsWithIndex,
-    ReduceByKey,
-    MapValues,
-    FlatMapValues,
-    KeyBy,
-    FoldByKey,
-    AggregateByKey,
-    CombineByKey,
-    GroupByKey,
-    FirstByKey,
-    PairWithNone,
-    Keys,
-    Values,
-    Tag,
-    Join,
-    CountByKey,
-    SortByKey,
-    ReduceAll,
-    FoldAll,
-    AggregateAll,
-    MaxBy,
-    Top,
-    Sum,
-    Foreach,
-    ForeachPartition,
 }
 
 /// Output, as spelled in the manifest. (Variants without parameters are written as empty
@@ -223,147 +189,6 @@ pub enum ManifestPartitioner {
         /// Ascending order.
         ascending: bool,
     },
-}
-
-/// The functions a step takes.
-enum Functions {
-    /// Exactly these kinds, in order.
-    Exactly(&'static [FunctionKind]),
-    /// None, or one `key` function.
-    OptionalKey,
-}
-
-/// What a step's `arg` is.
-enum Arg {
-    /// The step takes none: `arg` must be `null`.
-    None,
-    /// An index into `args` (a zero value).
-    Index,
-    /// A number in `0..=max` with the meaning `what`.
-    Number { max: u64, what: &'static str },
-    /// Any number (`top`'s `n * 2 + d`).
-    AnyNumber,
-}
-
-impl ManifestStepKind {
-    /// The step's name in the manifest.
-    pub fn as_str(self) -> &'static str {
-        self.rule().0
-    }
-
-    /// Name, functions and argument of each step kind, as the ABI's `StepKind` documents
-    /// them: the one table the validation reads.
-    fn rule(self) -> (&'static str, StepKind, Functions, Arg) {
-        use FunctionKind as F;
-        use ManifestStepKind as M;
-        let one = |k: &'static [FunctionKind]| Functions::Exactly(k);
-        let none = Functions::Exactly(&[]);
-        let flag = |what| Arg::Number { max: 1, what };
-        match self {
-            M::Map => ("map", StepKind::Map, one(&[F::Map]), Arg::None),
-            M::FlatMap => ("flat_map", StepKind::FlatMap, one(&[F::FlatMap]), Arg::None),
-            M::Filter => ("filter", StepKind::Filter, one(&[F::Filter]), Arg::None),
-            M::MapPartitions => (
-                "map_partitions",
-                StepKind::MapPartitions,
-                one(&[F::MapPartitions]),
-                Arg::None,
-            ),
-            M::MapPartitionsWithIndex => (
-                "map_partitions_with_index",
-                StepKind::MapPartitionsWithIndex,
-                one(&[F::MapPartitionsWithIndex]),
-                Arg::None,
-            ),
-            M::ReduceByKey => (
-                "reduce_by_key",
-                StepKind::ReduceByKey,
-                one(&[F::Reduce]),
-                Arg::None,
-            ),
-            M::MapValues => ("map_values", StepKind::MapValues, one(&[F::Map]), Arg::None),
-            M::FlatMapValues => (
-                "flat_map_values",
-                StepKind::FlatMapValues,
-                one(&[F::FlatMap]),
-                Arg::None,
-            ),
-            M::KeyBy => ("key_by", StepKind::KeyBy, one(&[F::Key]), Arg::None),
-            M::FoldByKey => (
-                "fold_by_key",
-                StepKind::FoldByKey,
-                one(&[F::Reduce]),
-                Arg::Index,
-            ),
-            M::AggregateByKey => (
-                "aggregate_by_key",
-                StepKind::AggregateByKey,
-                one(&[F::SeqOp]),
-                Arg::Index,
-            ),
-            M::CombineByKey => (
-                "combine_by_key",
-                StepKind::CombineByKey,
-                one(&[F::Map, F::SeqOp]),
-                Arg::None,
-            ),
-            M::GroupByKey => ("group_by_key", StepKind::GroupByKey, none, Arg::None),
-            M::FirstByKey => ("first_by_key", StepKind::FirstByKey, none, Arg::None),
-            M::PairWithNone => ("pair_with_none", StepKind::PairWithNone, none, Arg::None),
-            M::Keys => ("keys", StepKind::Keys, none, Arg::None),
-            M::Values => ("values", StepKind::Values, none, Arg::None),
-            M::Tag => ("tag", StepKind::Tag, none, flag("the side tag (0 or 1)")),
-            M::Join => (
-                "join",
-                StepKind::Join,
-                none,
-                Arg::Number {
-                    max: 5,
-                    what: "the join kind (0 inner ... 5 subtract_by_key)",
-                },
-            ),
-            M::CountByKey => ("count_by_key", StepKind::CountByKey, none, Arg::None),
-            M::SortByKey => (
-                "sort_by_key",
-                StepKind::SortByKey,
-                none,
-                flag("the order (1 ascending, 0 descending)"),
-            ),
-            M::ReduceAll => (
-                "reduce_all",
-                StepKind::ReduceAll,
-                one(&[F::Reduce]),
-                Arg::None,
-            ),
-            M::FoldAll => ("fold_all", StepKind::FoldAll, one(&[F::Reduce]), Arg::Index),
-            M::AggregateAll => (
-                "aggregate_all",
-                StepKind::AggregateAll,
-                one(&[F::SeqOp]),
-                Arg::Index,
-            ),
-            M::MaxBy => (
-                "max_by",
-                StepKind::MaxBy,
-                Functions::OptionalKey,
-                flag("1 for max, 0 for min"),
-            ),
-            M::Top => ("top", StepKind::Top, Functions::OptionalKey, Arg::AnyNumber),
-            M::Sum => ("sum", StepKind::Sum, none, Arg::None),
-            M::Foreach => ("foreach", StepKind::Foreach, one(&[F::Foreach]), Arg::None),
-            M::ForeachPartition => (
-                "foreach_partition",
-                StepKind::ForeachPartition,
-                one(&[F::ForeachPartition]),
-                Arg::None,
-            ),
-        }
-    }
-
-    /// The ABI step kind.
-    pub fn abi(self) -> StepKind {
-        self.rule().1
-    }
 }
 
 /// Decodes the command envelope and its manifest, and checks everything that does not need
@@ -432,10 +257,9 @@ impl Manifest {
             }
         };
         for (index, step) in self.steps.iter().enumerate() {
-            let (name, _, functions, arg) = step.kind.rule();
-            let what = format!("step {index} (`{name}`)");
-            match functions {
-                Functions::Exactly(kinds) if step.functions.len() != kinds.len() => {
+            let what = format!("step {index} (`{}`)", step.kind.as_str());
+            match step.kind.functions() {
+                StepFunctions::Exactly(kinds) if step.functions.len() != kinds.len() => {
                     let expected: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
                     return Err(invalid(format!(
                         "{what} takes {} function(s) [{}], got {} [{}]",
@@ -445,7 +269,7 @@ impl Manifest {
                         step.functions.join(", ")
                     )));
                 }
-                Functions::OptionalKey if step.functions.len() > 1 => {
+                StepFunctions::OptionalKey if step.functions.len() > 1 => {
                     return Err(invalid(format!(
                         "{what} takes no function or one key function, got [{}]",
                         step.functions.join(", ")
@@ -453,29 +277,29 @@ impl Manifest {
                 }
                 _ => {}
             }
-            match (arg, step.arg) {
-                (Arg::None, None) => {}
-                (Arg::None, Some(value)) => {
+            match (step.kind.arg(), step.arg) {
+                (StepArg::None, None) => {}
+                (StepArg::None, Some(value)) => {
                     return Err(invalid(format!("{what} takes no arg, got {value}")))
                 }
-                (Arg::Index, None) => {
+                (StepArg::Index, None) => {
                     return Err(invalid(format!(
                         "{what} needs `arg`, the index of its zero value in `args`"
                     )))
                 }
-                (Arg::Index, Some(index)) => arg_exists(index, &what)?,
-                (Arg::Number { what: meaning, .. }, None) => {
+                (StepArg::Index, Some(index)) => arg_exists(index, &what)?,
+                (StepArg::Number { what: meaning, .. }, None) => {
                     return Err(invalid(format!("{what} needs `arg`: {meaning}")))
                 }
-                (Arg::Number { max, what: meaning }, Some(value)) if value > max => {
+                (StepArg::Number { max, what: meaning }, Some(value)) if value > max => {
                     return Err(invalid(format!("{what}: `arg` is {meaning}, got {value}")))
                 }
-                (Arg::AnyNumber, None) => {
+                (StepArg::AnyNumber, None) => {
                     return Err(invalid(format!(
                         "{what} needs `arg` (n * 2 + 1 for largest first, n * 2 for smallest first)"
                     )))
                 }
-                (Arg::Number { .. } | Arg::AnyNumber, Some(_)) => {}
+                (StepArg::Number { .. } | StepArg::AnyNumber, Some(_)) => {}
             }
         }
         match &self.output {
@@ -584,11 +408,11 @@ impl Command<'_> {
         };
         let mut steps = Vec::with_capacity(manifest.steps.len());
         for (index, step) in manifest.steps.iter().enumerate() {
-            let (name, kind, functions, _) = step.kind.rule();
-            let what = format!("step {index} (`{name}`)");
-            let needs: &[FunctionKind] = match functions {
-                Functions::Exactly(kinds) => kinds,
-                Functions::OptionalKey => &[FunctionKind::Key],
+            let kind = step.kind;
+            let what = format!("step {index} (`{}`)", kind.as_str());
+            let needs: &[FunctionKind] = match kind.functions() {
+                StepFunctions::Exactly(kinds) => kinds,
+                StepFunctions::OptionalKey => &[FunctionKind::Key],
             };
             for (function, need) in step.functions.iter().zip(needs) {
                 listed(function, &what)?;

@@ -11,7 +11,7 @@ Write RDD functions in Rust with the ``sparkwasm`` guest SDK, build them for
     counts.collect()        # [('spark', 42), ...]
 
 * :func:`load` reads a module on the driver and checks it: a wasm core module carrying the
-  SDK's function descriptors, built for guest ABI version 2, exporting what the worker calls.
+  SDK's function descriptors, built for guest ABI version 3, exporting what the worker calls.
   ``module.functions`` lists its functions; ``module.<name>`` is a :class:`WasmFunction`.
 * :func:`wrap` turns any PySpark RDD whose records are pickled (the default), UTF-8 text
   (``sc.textFile``), UTF-8 pairs (``sc.wholeTextFiles``) or sparkwasm output into a
@@ -30,8 +30,9 @@ Write RDD functions in Rust with the ``sparkwasm`` guest SDK, build them for
 * :meth:`WasmFunction.using` binds a function to broadcast variables and accumulators by the
   names the guest asks for.
 * :func:`canonical_hash` is the worker's hash partitioning in Python (a PySpark
-  ``partitionFunc``), over :func:`canonical_bytes`, the canonical encoding of a value;
-  :func:`order_key` is the order sorting uses.
+  ``partitionFunc``), over :func:`key_identity`, a key's canonical encoding
+  (:func:`canonical_bytes`) with numbers folded as Python's ``==`` does; :func:`order_key`
+  is the order sorting uses.
 
 The worker
 ----------
@@ -50,7 +51,7 @@ bytes whose SHA-256 differs from the digest the driver computed.
 """
 
 from ._module import WasmFunction, WasmModule, load
-from ._partition import canonical_bytes, canonical_hash, order_key
+from ._partition import canonical_bytes, canonical_hash, key_identity, order_key
 from ._rdd import WasmRDD, wrap
 from ._wasm import WasmModuleError
 from ._worker import worker_path
@@ -62,6 +63,7 @@ __all__ = [
     "WasmRDD",
     "canonical_bytes",
     "canonical_hash",
+    "key_identity",
     "load",
     "order_key",
     "worker_path",

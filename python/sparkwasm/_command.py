@@ -113,6 +113,7 @@ STEP_KINDS: Mapping[str, StepSpec] = {
     "sum": StepSpec(),
     "foreach": StepSpec(("foreach",)),
     "foreach_partition": StepSpec(("foreach_partition",)),
+    "key_by_key": StepSpec(("key",)),
 }
 
 #: ``sparkwasm_abi::JoinKind`` numbers, the ``arg`` of a ``join`` step.

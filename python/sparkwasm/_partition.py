@@ -3,7 +3,7 @@
 The worker identifies a key by its **canonical encoding**: the postcard encoding of the key
 as a ``sparkwasm_abi::Value``, the dynamic value model guest and driver share (``value.rs``
 in the ABI crate). Hash partitioning sends a key to reduce partition
-``fnv1a64(canonical(key)) % partitions`` (``sparkwasm_abi::partition_of``), whether the key
+``fnv1a64(identity(key)) % partitions`` (``sparkwasm_abi::partition_of``), whether the key
 was a typed Rust value or a dynamic one, so the driver can tell where a Python key lives
 without running guest code (``RDD.lookup``, co-partitioning checks).
 
@@ -17,9 +17,10 @@ This module also holds the two other partition functions a :class:`sparkwasm.Was
 carry: a WASM ``partitioner`` function (which only the worker can evaluate) and the range
 partitioning of ``sortByKey``, and the Python order of values that sorting uses.
 
-Equality follows the encoding, not Python's ``==``: ``1``, ``1.0`` and ``True`` are three
-different keys to the worker (PySpark's ``portable_hash`` puts them together), and so are
-``0.0`` and ``-0.0``.
+A key's *identity* is its canonical encoding with numbers folded as Python's ``==`` folds
+them: a ``bool`` or an integral ``float`` is encoded as the ``int`` it equals, so ``1``,
+``1.0`` and ``True`` are one key to the worker, as they are to PySpark, and so are ``0.0``
+and ``-0.0``. Keys are compared and hash-partitioned by identity.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ __all__ = [
     "WasmPartitionFunc",
     "canonical_bytes",
     "canonical_hash",
+    "key_identity",
     "order_key",
     "stable_hash",
 ]
@@ -66,9 +68,15 @@ def _varint(n: int, out: bytearray) -> None:
             return
 
 
-def _encode(value: Any, out: bytearray, depth: int) -> None:
+def _encode(value: Any, out: bytearray, depth: int, fold: bool = False) -> None:
+    """Appends the canonical encoding of ``value``, or with ``fold`` its identity."""
     if depth > 200:
         raise ValueError("value is nested too deeply")
+    if fold and (
+        isinstance(value, bool)
+        or (isinstance(value, float) and value.is_integer() and -(2**63) <= value < 2**64)
+    ):
+        value = int(value)
     # bool first: it is a subclass of int.
     if value is None:
         out.append(_NONE)
@@ -100,13 +108,13 @@ def _encode(value: Any, out: bytearray, depth: int) -> None:
         out.append(_TUPLE if isinstance(value, tuple) else _LIST)
         _varint(len(value), out)
         for item in value:
-            _encode(item, out, depth + 1)
+            _encode(item, out, depth + 1, fold)
     elif isinstance(value, dict):
         out.append(_DICT)
         _varint(len(value), out)
         for key, item in value.items():
-            _encode(key, out, depth + 1)
-            _encode(item, out, depth + 1)
+            _encode(key, out, depth + 1, fold)
+            _encode(item, out, depth + 1, fold)
     else:
         raise TypeError(
             f"{type(value).__name__} is not a sparkwasm value (None, bool, int, float, str, "
@@ -125,11 +133,20 @@ def canonical_bytes(value: Any) -> bytes:
     return bytes(out)
 
 
+def key_identity(key: Any) -> bytes:
+    """The identity of ``key``: its canonical encoding with bools and integral floats
+    encoded as the ints they equal. Keys with the same identity are one key to the worker."""
+    out = bytearray()
+    _encode(key, out, 0, fold=True)
+    return bytes(out)
+
+
 def canonical_hash(key: Any) -> int:
     """The worker's hash partitioning as a PySpark ``partitionFunc``:
-    ``Partitioner(n, canonical_hash)(key)`` is the reduce partition the worker chose for ``key``.
+    ``Partitioner(n, canonical_hash)(key)`` is the reduce partition the worker chose for ``key``
+    (the hash of its :func:`key_identity`).
     """
-    return stable_hash(canonical_bytes(key))
+    return stable_hash(key_identity(key))
 
 
 def order_key(value: Any) -> Tuple[Any, ...]:

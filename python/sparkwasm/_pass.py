@@ -103,6 +103,7 @@ PAIR_STEPS = frozenset(
         "join",
         "count_by_key",
         "sort_by_key",
+        "key_by_key",
     }
 )
 #: Pair steps whose functions take the value ``V`` of ``(K, V)`` elements.
@@ -343,6 +344,10 @@ def advance(element: Element, step: Step, method: str) -> Element:
                 for f in step.functions:
                     if normalize(f.input) != normalize(pair[1]):
                         raise _kind_mismatch(method, f, f"(K, {f.input})", element.describe())
+            elif step.kind == "key_by_key":
+                f = step.functions[0]
+                if normalize(f.input) != normalize(pair[0]):
+                    raise _kind_mismatch(method, f, f"({f.input}, V)", element.describe())
     kind, functions = step.kind, step.functions
     if kind in ("map", "flat_map", "map_partitions", "map_partitions_with_index", "aggregate_all"):
         return TypeRef(functions[0], "output")

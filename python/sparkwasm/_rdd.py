@@ -311,8 +311,9 @@ class WasmRDD(RDD[Any]):
     Differences from PySpark, all from the worker's value model:
 
     * ``groupByKey``, ``groupBy`` and ``cogroup`` give lists, not ``ResultIterable``\\ s.
-    * Keys are equal when their canonical encodings are (:func:`sparkwasm.canonical_bytes`):
-      ``1``, ``1.0`` and ``True`` are different keys, as are ``0.0`` and ``-0.0``.
+    * Keys are equal when their identities are (:func:`sparkwasm.key_identity`): Python's
+      ``==`` for the value model (``1``, ``1.0`` and ``True`` are one key; so are ``0.0`` and
+      ``-0.0``), except that a ``NaN`` key equals another ``NaN`` with the same bits.
     * Elements must be ``None``, ``bool``, ``int`` (i64 or u64 range), ``float``, ``str``,
       ``bytes``, ``tuple``, ``list`` or ``dict``; ``sortByKey`` orders mixed kinds by
       :func:`sparkwasm.order_key` where Python would raise.
@@ -662,16 +663,17 @@ class WasmRDD(RDD[Any]):
     ) -> RDD[Any]:
         """Sorts ``(k, v)`` elements by key, as PySpark: it counts the elements, samples keys to
         choose range bounds, range-partitions and sorts each partition (Python order of keys,
-        see :func:`sparkwasm.order_key`). ``keyfunc`` must be left out for the worker to run it:
-        sort by a WASM key with ``sortBy``."""
+        see :func:`sparkwasm.order_key`). A ``#[sparkwasm::key]`` ``keyfunc`` of the key type
+        sorts by ``keyfunc(k)`` in the worker, the pairs unchanged, as PySpark's ``keyfunc``
+        means to (PySpark picks its range bounds among the raw keys and compares them with
+        ``keyfunc(k)``, which raises when the two types do not compare; here bounds and
+        comparisons are all ``keyfunc(k)``)."""
         method = "sortByKey"
+        if isinstance(keyfunc, WasmFunction):
+            by_key = Step("key_by_key", (_need(method, keyfunc, "key", "keyfunc"),))
+            keyed = self._narrow(method, by_key, False)
+            return keyed.sortByKey(ascending, numPartitions).values()
         if keyfunc is not None or self._module is None:
-            if isinstance(keyfunc, WasmFunction):
-                raise TypeError(
-                    f"sortByKey(keyfunc={keyfunc.name}): the worker's sort_by_key step takes no "
-                    "key function (sparkwasm ABI 2); sort by a #[sparkwasm::key] function of "
-                    "the whole element with sortBy(f) instead, or pass a Python keyfunc"
-                )
             if keyfunc is None:
                 return super().sortByKey(ascending, numPartitions)
             return super().sortByKey(ascending, numPartitions, keyfunc)

@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 #: The only guest ABI version this driver speaks (``sparkwasm_abi::ABI_VERSION``).
-ABI_VERSION = 2
+ABI_VERSION = 3
 #: Name of the custom section holding the function descriptors.
 DESCRIPTOR_SECTION = "sparkwasm.functions"
 #: Function kinds a descriptor may declare, as spelled in descriptors

@@ -20,11 +20,13 @@ import sparkwasm
 import wasm_builder as wb
 from sparkwasm._command import STEP_KINDS, Manifest, ManifestStep, encode_command
 from sparkwasm._module import WasmModule
+from sparkwasm._wasm import ABI_VERSION
 from sparkwasm._partition import (
     RangePartitionFunc,
     WasmPartitionFunc,
     canonical_bytes,
     canonical_hash,
+    key_identity,
     order_key,
     stable_hash,
 )
@@ -119,7 +121,7 @@ def test_missing_descriptor_section() -> None:
         WasmModule(data)
 
 
-@pytest.mark.parametrize("version", [1, 3])
+@pytest.mark.parametrize("version", [1, ABI_VERSION - 1, ABI_VERSION + 1])
 def test_unsupported_abi_version(version: int) -> None:
     # A newer descriptor may also carry new fields: the version is what the message is about.
     entry = wb.descriptor("f", "map", "i64", "i64", abi_version=version, new_field=True)
@@ -129,7 +131,7 @@ def test_unsupported_abi_version(version: int) -> None:
         + wb.descriptor_section([entry])
         + wb.export_section(wb.standard_exports(["f"]))
     )
-    with pytest.raises(sparkwasm.WasmModuleError, match=rf"ABI version {version}.*supports only version 2"):
+    with pytest.raises(sparkwasm.WasmModuleError, match=rf"ABI version {version}.*supports only version {ABI_VERSION}"):
         WasmModule(data)
 
 
@@ -270,15 +272,27 @@ def test_canonical_encoding_matches_the_pinned_abi_bytes() -> None:
 )
 def test_canonical_encoding(value: Any, encoded: List[int]) -> None:
     assert canonical_bytes(value) == bytes(encoded)
-    assert canonical_hash(value) == stable_hash(bytes(encoded))
+    assert canonical_hash(value) == stable_hash(key_identity(value))
 
 
 def test_canonical_encoding_keeps_python_distinctions() -> None:
-    # The worker's keys are equal when their encodings are, not when Python's == says so.
+    # The encoding round-trips types: 1.0 must come back a float.
     encodings = {canonical_bytes(v) for v in (1, 1.0, True, "1", b"1", (1,), [1])}
     assert len(encodings) == 7
     assert canonical_bytes(0.0) != canonical_bytes(-0.0)
     assert canonical_bytes({"a": 1, "b": 2}) != canonical_bytes({"b": 2, "a": 1})
+
+
+def test_key_identity_is_pythons_equality() -> None:
+    # Keys are one key when Python's == (and hash) says so: numbers fold to ints.
+    assert len({key_identity(v) for v in (1, 1.0, True)}) == 1
+    assert key_identity(0.0) == key_identity(-0.0) == key_identity(False) == key_identity(0)
+    assert key_identity((True, 2.0)) == key_identity((1, 2)) == canonical_bytes((1, 2))
+    assert key_identity(2.0**63) == key_identity(2**63)
+    assert key_identity(-(2.0**63)) == key_identity(-(2**63))
+    for kept in (1.5, float("inf"), 1e300, "1", b"\x01", (1,), [1], None):
+        assert key_identity(kept) == canonical_bytes(kept)
+    assert len({key_identity(v) for v in (1, "1", b"1", (1,), [1], 1.5)}) == 6
 
 
 @pytest.mark.parametrize(

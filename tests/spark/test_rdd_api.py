@@ -42,6 +42,8 @@ SKEWED = [(0, i) for i in range(3000)] + [(k, k) for k in range(1, 40)]
 OTHER = [(k, f"v{k}") for k in range(0, 12, 2)] + [(2, "again"), (100, "right only")]
 _rng = random.Random(7)
 DISTINCT_KEYS = _rng.sample(range(-1000, 1000), 300)
+#: Keys Python calls equal in several types (and 2.5, equal to nothing else).
+EQUAL_NUMBER_PAIRS = [(k, i) for i, k in enumerate([1, 1.0, True, 0, 0.0, -0.0, False, 2.5, 2, 2.0] * 4)]
 SORTABLE = [(k, str(k)) for k in DISTINCT_KEYS]
 WORD_KEYS = [(w, len(w)) for w in _rng.sample(sorted(set(WORDS + BY_LENGTH)), len(set(WORDS + BY_LENGTH)))]
 FLOATS = [0.5 * i for i in range(-20, 60)]
@@ -59,6 +61,19 @@ def bag(xs: Any) -> Any:
 def groups(xs: Any) -> Any:
     """Grouped values: the order of keys and of values in a group is not defined."""
     return sorted(((k, sorted(v)) for k, v in xs), key=repr)
+
+
+def first_char_runs(xs: Any) -> Any:
+    """Pairs sorted by the first character of their key: the order of the runs of equal first
+    characters is defined, the order within a run is not."""
+    runs = itertools.groupby(xs, key=lambda kv: kv[0][:1])
+    return [(first, sorted(map(repr, run))) for first, run in runs]
+
+
+def numeric_keys(xs: Any) -> Any:
+    """Pairs whose keys are numbers Python calls equal (``1``, ``1.0``, ``True``): which of
+    the equal keys a group keeps is not defined, the grouping is."""
+    return sorted((float(k), sorted(v) if isinstance(v, list) else v) for k, v in xs)
 
 
 def cogroups(xs: Any) -> Any:
@@ -173,6 +188,25 @@ WIDE: List[Case] = [
     ("sortByKey_desc", SORTABLE, 4, lambda w, t, o: w.sortByKey(False, 3).collect(), lambda r, o: r.sortByKey(False, 3).collect(), same),
     ("sortByKey_one_partition", SORTABLE, 4, lambda w, t, o: w.sortByKey(True, 1).collect(), lambda r, o: r.sortByKey(True, 1).collect(), same),
     ("sortByKey_strings", WORD_KEYS, 3, lambda w, t, o: w.sortByKey(True, 2).collect(), lambda r, o: r.sortByKey(True, 2).collect(), same),
+    # keyfunc runs in the worker on each key; the pairs come out unchanged. PySpark's own
+    # sortByKey(keyfunc=len) raises (its range bounds are raw keys, compared with len(k)), so
+    # the reference is the sort it means.
+    (
+        "sortByKey_keyfunc",
+        [(w, i) for i, w in enumerate(BY_LENGTH)],
+        3,
+        lambda w, t, o: w.sortByKey(False, 2, keyfunc=t.len_key).collect(),
+        lambda r, o: r.sortBy(lambda kv: len(kv[0]), False, 2).collect(),
+        same,
+    ),
+    (
+        "sortByKey_keyfunc_ties",
+        WORD_KEYS * 3,
+        4,
+        lambda w, t, o: w.sortByKey(True, 3, keyfunc=t.first_char).collect(),
+        lambda r, o: r.sortByKey(True, 3, keyfunc=lambda s: s[:1]).collect(),
+        first_char_runs,
+    ),
     ("sortBy", _rng.sample(range(10), 10), 3, lambda w, t, o: w.sortBy(t.mod_ten).collect(), lambda r, o: r.sortBy(lambda x: x % 10).collect(), same),
     (
         "sortBy_desc",
@@ -182,6 +216,11 @@ WIDE: List[Case] = [
         lambda r, o: r.sortBy(lambda s: len(s), False, 2).collect(),
         same,
     ),
+    # 1, 1.0 and True are one key, as are 0, 0.0, -0.0 and False: PySpark groups by ==.
+    ("reduceByKey_equal_numbers", EQUAL_NUMBER_PAIRS, 3, lambda w, t, o: w.reduceByKey(t.add_i64, 2).collect(), lambda r, o: r.reduceByKey(lambda a, b: a + b, 2).collect(), numeric_keys),
+    ("groupByKey_equal_numbers", EQUAL_NUMBER_PAIRS, 3, lambda w, t, o: w.groupByKey(3).collect(), lambda r, o: r.groupByKey(3).mapValues(list).collect(), numeric_keys),
+    ("distinct_equal_numbers", [k for k, _ in EQUAL_NUMBER_PAIRS], 3, lambda w, t, o: w.distinct().collect(), lambda r, o: r.distinct().collect(), lambda xs: sorted(map(float, xs))),
+    ("countByKey_equal_numbers", EQUAL_NUMBER_PAIRS, 2, lambda w, t, o: w.countByKey(), lambda r, o: r.countByKey(), lambda d: sorted((float(k), n) for k, n in d.items())),
     ("join", NUM_PAIRS, 3, lambda w, t, o: w.join(o).collect(), lambda r, o: r.join(o).collect(), bag),
     ("leftOuterJoin", NUM_PAIRS, 3, lambda w, t, o: w.leftOuterJoin(o).collect(), lambda r, o: r.leftOuterJoin(o).collect(), bag),
     ("rightOuterJoin", NUM_PAIRS, 3, lambda w, t, o: w.rightOuterJoin(o, 2).collect(), lambda r, o: r.rightOuterJoin(o, 2).collect(), bag),
@@ -310,6 +349,7 @@ def test_rdd_without_partitions(sc_cluster: SparkContext, typed: WasmModule) -> 
 
 def test_hash_partitioning_is_where_the_driver_says(sc_cluster: SparkContext, typed: WasmModule) -> None:
     keys: List[Any] = [None, True, 0, -1, 2**40, 2**64 - 1, 1.5, "", "é", b"\x00", (1, "a"), ("x", (None, 2.0))]
+    keys += [1.0, -0.0, False, 2.0**63, (True, 2.0)]  # equal to other keys under Python's ==
     pairs = [(k, i) for i, k in enumerate(keys * 3)]
     shuffled = sparkwasm.wrap(sc_cluster.parallelize(pairs, 3), module=typed).partitionBy(4)
     assert shuffled.partitioner is not None
@@ -319,7 +359,9 @@ def test_hash_partitioning_is_where_the_driver_says(sc_cluster: SparkContext, ty
         for key, _ in part:
             assert shuffled.partitioner(key) == index, key
     assert bag(itertools.chain.from_iterable(parts)) == bag(pairs)
-    assert sorted(shuffled.lookup("é")) == [8, 20, 32]
+    assert sorted(shuffled.lookup("é")) == [i for i, (k, _) in enumerate(pairs) if k == "é"]
+    # Equal numbers are one key, wherever they came from.
+    assert sorted(shuffled.lookup(1)) == [i for i, (k, _) in enumerate(pairs) if k == 1]
 
 
 def test_function_partitioner_places_keys(sc_cluster: SparkContext, typed: WasmModule) -> None:

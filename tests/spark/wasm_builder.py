@@ -11,6 +11,8 @@ import json
 import struct
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from sparkwasm._wasm import ABI_VERSION
+
 MAGIC = b"\0asm"
 VERSION = b"\x01\x00\x00\x00"
 KIND_FUNC = 0
@@ -106,7 +108,7 @@ def export_section(exports: Sequence[Tuple[str, int]]) -> bytes:
 
 
 def descriptor(
-    fn_name: str, kind: str, input: str, output: str, abi_version: int = 2, **extra: Any
+    fn_name: str, kind: str, input: str, output: str, abi_version: int = ABI_VERSION, **extra: Any
 ) -> Dict[str, Any]:
     entry: Dict[str, Any] = {
         "abi_version": abi_version,

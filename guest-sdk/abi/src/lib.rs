@@ -37,9 +37,11 @@
 //! Elements flow typed (the Rust types the functions declare) wherever the steps' types line
 //! up. Operations that build types nobody declared (`group_by_key` → `(K, [V])`, joins →
 //! `(K, (V, W))`, ...) carry [`Value`]s, Python's data model; a typed function after them
-//! decodes its input from the `Value`. Keys are identified by the canonical encoding of their
-//! `Value` (postcard of [`Value`]), typed or not, so both paths partition alike and the driver
-//! can mirror the partitioning. `Value`s order like Python objects (numbers by value across
+//! decodes its input from the `Value`. Keys are identified by their *identity*: the canonical
+//! encoding of their `Value` (postcard of [`Value`]) with numbers folded as Python's `==`
+//! folds them (a bool or an integral float is encoded as the int it equals), typed or not, so
+//! `1`, `1.0` and `True` are one key, both paths partition alike and the driver can mirror
+//! the partitioning. `Value`s order like Python objects (numbers by value across
 //! int/float/bool, `str` by code point, `bytes` bytewise, tuples and lists lexicographically,
 //! `None` before everything else): sorting and range partitioning use that order.
 //!
@@ -52,6 +54,8 @@
 //!   join, sort and whole-partition aggregation steps; count, take, text and sample outputs;
 //!   range and function partitioners; task context, broadcasts, accumulators; tagged binary
 //!   batches; UTF-8 pair input (`wholeTextFiles`).
+//! * 3: [`StepKind::KeyByKey`] (sortByKey with a key function); keys identified by their
+//!   identity (numbers folded as Python's `==` does) rather than their canonical encoding.
 
 use serde::{Deserialize, Serialize};
 
@@ -60,7 +64,7 @@ mod value;
 pub use value::Value;
 
 /// The ABI version this crate defines. A module built against another version is refused.
-pub const ABI_VERSION: u32 = 2;
+pub const ABI_VERSION: u32 = 3;
 
 /// Name of the custom section holding the function descriptors.
 pub const DESCRIPTOR_SECTION: &str = "sparkwasm.functions";
@@ -284,7 +288,7 @@ pub const BATCH_VALUES: u8 = 1;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Partitioner {
-    /// `stable_hash(canonical(key)) mod partitions` (see [`partition_of`]).
+    /// `stable_hash(identity(key)) mod partitions` (see [`partition_of`]).
     Hash,
     /// A `partitioner` function: `f(&key) mod partitions`.
     Function {
@@ -325,7 +329,12 @@ pub struct TypeRef {
 /// What a step of the pipeline does with the records. `f`, `g`, `h` are the step's
 /// [`Step::functions`] in order; `zero` is the pickled Python value [`Step::arg`] names, decoded
 /// into the type the functions need. Steps marked *pairs* need `(key, value)` elements.
+///
+/// Serde names are snake_case (`flat_map_values`): the driver's JSON manifest spells steps
+/// that way, while postcard (the [`TaskSpec`]) encodes the variant index, so new kinds go at
+/// the end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum StepKind {
     /// `f: map`, `x → f(x)`.
     Map,
@@ -395,6 +404,181 @@ pub enum StepKind {
     Foreach,
     /// `f: foreach_partition`, called with the partition; nothing flows on.
     ForeachPartition,
+    /// *pairs*, `f: key` on keys: `(k, v) → (f(&k), (k, v))` (sortByKey with a keyfunc:
+    /// the pairs are sorted by `f(k)` and then stripped of it).
+    KeyByKey,
+}
+
+/// The functions a [`StepKind`] takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepFunctions {
+    /// Exactly these kinds, in order.
+    Exactly(&'static [FunctionKind]),
+    /// None, or one [`FunctionKind::Key`] (max_by, top).
+    OptionalKey,
+}
+
+/// What a [`StepKind`]'s [`Step::arg`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepArg {
+    /// The step takes none.
+    None,
+    /// An index into [`TaskSpec::args`] (a pickled zero value).
+    Index,
+    /// A number in `0..=max`; `what` says what it means, for error messages.
+    Number {
+        /// The largest valid number.
+        max: u64,
+        /// Its meaning.
+        what: &'static str,
+    },
+    /// Any number (`top`'s `n * 2 + d`).
+    AnyNumber,
+}
+
+impl StepKind {
+    /// Every step kind, in variant order.
+    pub const ALL: [StepKind; 30] = {
+        use StepKind as S;
+        [
+            S::Map,
+            S::FlatMap,
+            S::Filter,
+            S::MapPartitions,
+            S::MapPartitionsWithIndex,
+            S::ReduceByKey,
+            S::MapValues,
+            S::FlatMapValues,
+            S::KeyBy,
+            S::FoldByKey,
+            S::AggregateByKey,
+            S::CombineByKey,
+            S::GroupByKey,
+            S::FirstByKey,
+            S::PairWithNone,
+            S::Keys,
+            S::Values,
+            S::Tag,
+            S::Join,
+            S::CountByKey,
+            S::SortByKey,
+            S::ReduceAll,
+            S::FoldAll,
+            S::AggregateAll,
+            S::MaxBy,
+            S::Top,
+            S::Sum,
+            S::Foreach,
+            S::ForeachPartition,
+            S::KeyByKey,
+        ]
+    };
+
+    /// The snake_case name (the manifest's spelling, used in error messages).
+    pub fn as_str(self) -> &'static str {
+        use StepKind as S;
+        match self {
+            S::Map => "map",
+            S::FlatMap => "flat_map",
+            S::Filter => "filter",
+            S::MapPartitions => "map_partitions",
+            S::MapPartitionsWithIndex => "map_partitions_with_index",
+            S::ReduceByKey => "reduce_by_key",
+            S::MapValues => "map_values",
+            S::FlatMapValues => "flat_map_values",
+            S::KeyBy => "key_by",
+            S::FoldByKey => "fold_by_key",
+            S::AggregateByKey => "aggregate_by_key",
+            S::CombineByKey => "combine_by_key",
+            S::GroupByKey => "group_by_key",
+            S::FirstByKey => "first_by_key",
+            S::PairWithNone => "pair_with_none",
+            S::Keys => "keys",
+            S::Values => "values",
+            S::Tag => "tag",
+            S::Join => "join",
+            S::CountByKey => "count_by_key",
+            S::SortByKey => "sort_by_key",
+            S::ReduceAll => "reduce_all",
+            S::FoldAll => "fold_all",
+            S::AggregateAll => "aggregate_all",
+            S::MaxBy => "max_by",
+            S::Top => "top",
+            S::Sum => "sum",
+            S::Foreach => "foreach",
+            S::ForeachPartition => "foreach_partition",
+            S::KeyByKey => "key_by_key",
+        }
+    }
+
+    /// The functions the step takes, as the variant docs give them.
+    pub fn functions(self) -> StepFunctions {
+        use FunctionKind as F;
+        use StepFunctions::Exactly;
+        use StepKind as S;
+        match self {
+            S::Map | S::MapValues => Exactly(&[F::Map]),
+            S::FlatMap | S::FlatMapValues => Exactly(&[F::FlatMap]),
+            S::Filter => Exactly(&[F::Filter]),
+            S::MapPartitions => Exactly(&[F::MapPartitions]),
+            S::MapPartitionsWithIndex => Exactly(&[F::MapPartitionsWithIndex]),
+            S::ReduceByKey | S::FoldByKey | S::ReduceAll | S::FoldAll => Exactly(&[F::Reduce]),
+            S::KeyBy | S::KeyByKey => Exactly(&[F::Key]),
+            S::AggregateByKey | S::AggregateAll => Exactly(&[F::SeqOp]),
+            S::CombineByKey => Exactly(&[F::Map, F::SeqOp]),
+            S::MaxBy | S::Top => StepFunctions::OptionalKey,
+            S::Foreach => Exactly(&[F::Foreach]),
+            S::ForeachPartition => Exactly(&[F::ForeachPartition]),
+            S::GroupByKey
+            | S::FirstByKey
+            | S::PairWithNone
+            | S::Keys
+            | S::Values
+            | S::Tag
+            | S::Join
+            | S::CountByKey
+            | S::SortByKey
+            | S::Sum => Exactly(&[]),
+        }
+    }
+
+    /// What the step's [`Step::arg`] is, as the variant docs give it.
+    pub fn arg(self) -> StepArg {
+        use StepKind as S;
+        let flag = |what| StepArg::Number { max: 1, what };
+        match self {
+            S::FoldByKey | S::AggregateByKey | S::FoldAll | S::AggregateAll => StepArg::Index,
+            S::Tag => flag("the side tag (0 or 1)"),
+            S::Join => StepArg::Number {
+                max: JoinKind::SubtractByKey as u64,
+                what: "the join kind (0 inner ... 5 subtract_by_key)",
+            },
+            S::SortByKey => flag("the order (1 ascending, 0 descending)"),
+            S::MaxBy => flag("1 for max, 0 for min"),
+            S::Top => StepArg::AnyNumber,
+            S::Map
+            | S::FlatMap
+            | S::Filter
+            | S::MapPartitions
+            | S::MapPartitionsWithIndex
+            | S::ReduceByKey
+            | S::MapValues
+            | S::FlatMapValues
+            | S::KeyBy
+            | S::CombineByKey
+            | S::GroupByKey
+            | S::FirstByKey
+            | S::PairWithNone
+            | S::Keys
+            | S::Values
+            | S::CountByKey
+            | S::ReduceAll
+            | S::Sum
+            | S::Foreach
+            | S::ForeachPartition
+            | S::KeyByKey => StepArg::None,
+        }
+    }
 }
 
 /// The kinds of [`StepKind::Join`], by number.
@@ -494,8 +678,8 @@ pub fn stable_hash(bytes: &[u8]) -> u64 {
     hash
 }
 
-/// The reduce partition (hash partitioning) of a key whose canonical encoding (postcard of its
-/// [`Value`]) is `key_bytes`.
+/// The reduce partition (hash partitioning) of a key whose identity (the canonical encoding of
+/// its [`Value`], bools and integral floats written as the ints they equal) is `key_bytes`.
 pub fn partition_of(key_bytes: &[u8], partitions: u32) -> u32 {
     // Lossless: the remainder is below `partitions`, a u32.
     (stable_hash(key_bytes) % u64::from(partitions.max(1))) as u32
@@ -504,6 +688,19 @@ pub fn partition_of(key_bytes: &[u8], partitions: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn step_kinds_are_listed_once_in_variant_order_with_their_serde_names() {
+        for (index, kind) in StepKind::ALL.iter().enumerate() {
+            // postcard encodes a unit variant as its index (one byte below 128).
+            assert_eq!(postcard::to_allocvec(kind).unwrap(), vec![index as u8], "{kind:?}");
+            let json = serde_json::to_string(kind).unwrap();
+            assert_eq!(json, format!("\"{}\"", kind.as_str()));
+        }
+        // One past the last listed index is not a kind: ALL misses none.
+        let past = [StepKind::ALL.len() as u8];
+        assert!(postcard::from_bytes::<StepKind>(&past).is_err());
+    }
 
     #[test]
     fn descriptor_section_round_trips() {

@@ -167,6 +167,28 @@ fn key_by_pairs_each_element_with_its_key() {
 }
 
 #[test]
+fn key_by_key_keys_pairs_by_a_function_of_their_key() {
+    // typed or dynamic pairs alike: the key function reads the key only.
+    both_paths(
+        |t| t.step(StepKind::KeyByKey, &[sparkwasm_fn_t_upper_key()], None),
+        vec![
+            kv(s("A"), kv(s("a"), int(1))),
+            kv(s("B"), kv(s("b"), int(2))),
+            kv(s("A"), kv(s("a"), int(3))),
+        ],
+    );
+    // sortByKey(keyfunc): sort by f(k), then drop it; ties keep their order.
+    both_paths(
+        |t| {
+            t.step(StepKind::KeyByKey, &[sparkwasm_fn_t_upper_key()], None)
+                .step(StepKind::SortByKey, &[], Some(0))
+                .step(StepKind::Values, &[], None)
+        },
+        vec![kv(s("b"), int(2)), kv(s("a"), int(1)), kv(s("a"), int(3))],
+    );
+}
+
+#[test]
 fn group_by_key_collects_values_in_arrival_order() {
     both_paths(
         |t| t.step(StepKind::GroupByKey, &[], None),

@@ -27,6 +27,11 @@ pub(super) fn t_mod_ten(x: &i64) -> i64 {
     x.rem_euclid(10)
 }
 
+#[sparkwasm::key]
+pub(super) fn t_upper_key(s: &String) -> String {
+    s.to_uppercase()
+}
+
 #[sparkwasm::map]
 pub(super) fn t_negate(x: i64) -> i64 {
     -x

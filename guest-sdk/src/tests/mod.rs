@@ -648,12 +648,14 @@ fn wrong_kind_unknown_handle_bad_arity_and_version_are_refused() {
     let message = task.run(vec![]).error().to_owned();
     assert_eq!(
         message,
-        "the host sent a task for sparkwasm ABI version 1, but this module was built for \
-         version 2"
+        format!(
+            "the host sent a task for sparkwasm ABI version 1, but this module was built for \
+             version {ABI_VERSION}"
+        )
     );
 
     native::with(|host| *host = Default::default());
-    assert_eq!(task::run_task(&[0x02, 0xff]), STATUS_ERROR);
+    assert_eq!(task::run_task(&[ABI_VERSION as u8, 0xff]), STATUS_ERROR);
     let errors = native::with(|host| std::mem::take(&mut host.errors));
     assert!(errors[0].starts_with("malformed task spec"), "{errors:?}");
 }

@@ -19,16 +19,16 @@ use serde::ser::{self, Serialize};
 use super::ser::int_out_of_range;
 use super::ValueError;
 
-const TAG_NONE: u8 = 0;
-const TAG_BOOL: u8 = 1;
-const TAG_INT: u8 = 2;
-const TAG_BIGUINT: u8 = 3;
-const TAG_FLOAT: u8 = 4;
-const TAG_STR: u8 = 5;
-const TAG_BYTES: u8 = 6;
-const TAG_TUPLE: u8 = 7;
-const TAG_LIST: u8 = 8;
-const TAG_DICT: u8 = 9;
+pub(super) const TAG_NONE: u8 = 0;
+pub(super) const TAG_BOOL: u8 = 1;
+pub(super) const TAG_INT: u8 = 2;
+pub(super) const TAG_BIGUINT: u8 = 3;
+pub(super) const TAG_FLOAT: u8 = 4;
+pub(super) const TAG_STR: u8 = 5;
+pub(super) const TAG_BYTES: u8 = 6;
+pub(super) const TAG_TUPLE: u8 = 7;
+pub(super) const TAG_LIST: u8 = 8;
+pub(super) const TAG_DICT: u8 = 9;
 
 /// Appends the canonical encoding of `value`'s [`Value`](super::Value) to `out`.
 pub(crate) fn encode_append<T: Serialize + ?Sized>(
@@ -46,7 +46,7 @@ pub(crate) fn decode_prefix<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, &[u
     Ok((value, decoder.input))
 }
 
-fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+pub(super) fn put_varint(out: &mut Vec<u8>, mut value: u64) {
     while value >= 0x80 {
         // Truncation intended: the low 7 bits, with the continuation bit set.
         out.push((value as u8 & 0x7f) | 0x80);
@@ -61,7 +61,7 @@ fn varint_bytes(value: u64) -> Vec<u8> {
     bytes
 }
 
-fn zigzag(value: i64) -> u64 {
+pub(super) fn zigzag(value: i64) -> u64 {
     ((value << 1) ^ (value >> 63)) as u64
 }
 
@@ -404,8 +404,8 @@ impl ser::SerializeStructVariant for Counted<'_> {
 }
 
 /// Reads typed elements from canonical bytes, mirroring `de::ValueDeserializer`.
-struct Decoder<'de> {
-    input: &'de [u8],
+pub(super) struct Decoder<'de> {
+    pub(super) input: &'de [u8],
 }
 
 fn truncated() -> ValueError {
@@ -413,7 +413,7 @@ fn truncated() -> ValueError {
 }
 
 impl<'de> Decoder<'de> {
-    fn byte(&mut self) -> Result<u8, ValueError> {
+    pub(super) fn byte(&mut self) -> Result<u8, ValueError> {
         let (&first, rest) = self.input.split_first().ok_or_else(truncated)?;
         self.input = rest;
         Ok(first)
@@ -423,7 +423,7 @@ impl<'de> Decoder<'de> {
         self.input.first().copied().ok_or_else(truncated)
     }
 
-    fn varint(&mut self) -> Result<u64, ValueError> {
+    pub(super) fn varint(&mut self) -> Result<u64, ValueError> {
         let mut value = 0u64;
         for shift in (0..64).step_by(7) {
             let byte = self.byte()?;
@@ -437,7 +437,7 @@ impl<'de> Decoder<'de> {
         ))
     }
 
-    fn len(&mut self) -> Result<usize, ValueError> {
+    pub(super) fn len(&mut self) -> Result<usize, ValueError> {
         let len = self.varint()?;
         let len = usize::try_from(len).map_err(|_| truncated())?;
         // Every item takes at least one byte: a larger count is a lie, refused before any
@@ -448,13 +448,13 @@ impl<'de> Decoder<'de> {
         Ok(len)
     }
 
-    fn int(&mut self) -> Result<i64, ValueError> {
+    pub(super) fn int(&mut self) -> Result<i64, ValueError> {
         let raw = self.varint()?;
         // Zigzag: the low bit is the sign.
         Ok(((raw >> 1) as i64) ^ -((raw & 1) as i64))
     }
 
-    fn float(&mut self) -> Result<f64, ValueError> {
+    pub(super) fn float(&mut self) -> Result<f64, ValueError> {
         let (bytes, rest) = self.input.split_first_chunk::<8>().ok_or_else(truncated)?;
         self.input = rest;
         Ok(f64::from_le_bytes(*bytes))

@@ -1,12 +1,13 @@
-//! Python's data model inside the guest: the dynamic [`Value`] elements of ABI v2 and every
+//! Python's data model inside the guest: the dynamic [`Value`] elements of the ABI and every
 //! conversion the SDK needs around them.
 //!
 //! * [`to_value`] / [`from_value`]: typed elements ⇄ `Value` through serde, keeping the
 //!   distinctions Python makes (tuple vs list, bytes vs str, `None`).
 //! * [`encode_append`] / [`decode_prefix`]: typed elements ⇄ the *canonical encoding* of their
-//!   `Value` (postcard of `Value`) without building the `Value`. Shuffle keys are hashed and
-//!   compared by these bytes, and binary batches carry them, so the typed fast path and the
-//!   dynamic path agree byte for byte.
+//!   `Value` (postcard of `Value`) without building the `Value`. Binary batches carry them,
+//!   so the typed fast path and the dynamic path agree byte for byte.
+//! * [`KeyBytes`]: a key's *identity*, its canonical encoding with Python's numeric equality
+//!   folded in (`True == 1 == 1.0`): what keyed steps compare and hash partitioning hashes.
 //! * [`pickle`]: pickle ⇄ `Value` for dynamic input and output.
 //! * [`order`]: Python's ordering of values (sorting, range partitioning, max/min/top).
 //! * [`text`]: Python's `str()` and `repr()` (text output).
@@ -34,6 +35,7 @@
 
 mod de;
 mod encode;
+mod key;
 pub(crate) mod order;
 pub(crate) mod pickle;
 mod ser;
@@ -43,6 +45,7 @@ use std::fmt;
 
 pub(crate) use de::from_value;
 pub(crate) use encode::{decode_prefix, encode_append};
+pub(crate) use key::KeyBytes;
 pub(crate) use ser::to_value;
 pub(crate) use sparkwasm_abi::Value;
 
@@ -127,8 +130,7 @@ fn article(noun: &str) -> String {
     }
 }
 
-/// The canonical encoding of a value (postcard of [`Value`]): what keys are hashed and
-/// compared by.
+/// The canonical encoding of a value (postcard of [`Value`]).
 pub(crate) fn canonical_append(value: &Value, out: &mut Vec<u8>) -> Result<(), ValueError> {
     crate::output::postcard_append(value, out).map_err(|err| ValueError(err.to_string()))
 }
