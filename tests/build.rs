@@ -1,11 +1,15 @@
-//! Builds the guest fixtures (the typed test guest and the word-count example) from source
-//! for wasm32-wasip1, so tests never depend on a stale or committed `.wasm`. They are built
-//! in their own target directory: the outer cargo holds the lock on the main one.
+//! Builds the guest fixtures (the typed and hostile test guests and the word-count example)
+//! from source for wasm32-wasip1, so tests never depend on a stale or committed `.wasm`. They
+//! are built in their own target directory: the outer cargo holds the lock on the main one.
 
 use std::path::PathBuf;
 use std::process::Command;
 
-const GUESTS: &[(&str, &str)] = &[("typed-guest", "typed_guest"), ("wordcount", "wordcount")];
+const GUESTS: &[(&str, &str)] = &[
+    ("typed-guest", "typed_guest"),
+    ("hostile-guest", "hostile_guest"),
+    ("wordcount", "wordcount"),
+];
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));

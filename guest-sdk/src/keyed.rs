@@ -21,9 +21,7 @@ use crate::steps::decode_zero;
 use crate::stream::{Deferred, Fallible, Named, Slot, Stream};
 use crate::task;
 use crate::value::order::py_cmp;
-use crate::value::{
-    into_pair, not_a_pair, pair, py_type, text, to_value, KeyBytes, Value,
-};
+use crate::value::{into_pair, not_a_pair, pair, py_type, text, to_value, KeyBytes, Value};
 
 /// Key identity bytes → index of the key's entry.
 type KeyIndex = HashMap<Box<[u8]>, usize, BuildHasherDefault<KeyHasher>>;

@@ -9,13 +9,28 @@
 //! | `PYTHON_UNIX_DOMAIN_ENABLED`, `PYTHON_WORKER_FACTORY_SOCK_DIR` | daemon UDS mode (Spark 4.1+) |
 //! | `SPARK_PREFER_IPV6` | listen/connect on `::1` instead of `127.0.0.1` |
 //! | `SPARK_REUSE_WORKER` | serve further tasks on a connection after one completes |
-//! | `SPARKWASM_MEMORY_LIMIT_MB` | guest memory cap (default 1024) |
-//! | `SPARKWASM_TASK_DEADLINE_SECS` | wall-clock deadline per task (default 1800) |
+//! | `SPARKWASM_MAX_*`, `SPARKWASM_STACK_KB`, ... | the operator's policy ceilings ([`setting`]) |
+//! | `SPARKWASM_ALLOWED_DIGESTS` | the only module digests this worker runs (comma-separated SHA-256 hex) |
+//!
+//! Every `SPARKWASM_*` variable must be one of these (or `SPARKWASM_WORKER`, the driver's):
+//! a misspelt ceiling is an error, never silently ignored. Such an error does not stop the
+//! worker: it fails every task with the message ([`WorkerConfig::invalid`]), which is how it
+//! reaches the person reading Spark's exception.
 
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use sparkwasm_protocol::SparkVersion;
-use sparkwasm_runtime::Limits;
+use sparkwasm_runtime::{setting, Determinism, Policy};
+
+/// Variables of the `SPARKWASM_` family that are not policy settings.
+const OTHER_VARIABLES: &[&str] = &[
+    "SPARKWASM_SPARK_VERSION",
+    "SPARKWASM_ALLOWED_DIGESTS",
+    // The driver's (where the worker binary is); executors in local mode inherit the
+    // driver's environment, so it may be present.
+    "SPARKWASM_WORKER",
+];
 
 /// Everything the worker reads from its environment.
 #[derive(Clone, Debug)]
@@ -28,18 +43,28 @@ pub struct WorkerConfig {
     pub reuse: bool,
     /// Use IPv6 loopback.
     pub prefer_ipv6: bool,
-    /// Guest limits.
-    pub limits: Limits,
+    /// The operator's ceilings: the engine is built with them, and no job may go past them.
+    pub ceilings: Policy,
+    /// The only module digests allowed, when the operator pinned them.
+    pub allowed_digests: Option<BTreeSet<String>>,
+    /// Why the operator's settings are unusable (then every task fails with it, and
+    /// `ceilings` are the defaults, used only to size what is read before failing).
+    pub invalid: Option<String>,
 }
 
 impl WorkerConfig {
     /// Reads the configuration from the process environment.
-    pub fn from_env() -> Result<Self, String> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+    pub fn from_env() -> Self {
+        Self::from_vars(
+            std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
+        )
     }
 
-    /// Reads the configuration through `lookup` (the environment, or a map in tests).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+    /// Reads the configuration from `vars` (the environment, or a list in tests).
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Self {
+        let vars: HashMap<String, String> = vars.into_iter().collect();
+        let lookup = |name: &str| vars.get(name).cloned();
         let spark_version = match lookup("SPARKWASM_SPARK_VERSION") {
             Some(v) => v.parse::<SparkVersion>().map_err(|e| e.to_string()),
             None => Err(
@@ -48,58 +73,212 @@ impl WorkerConfig {
                     .to_owned(),
             ),
         };
-        let mut limits = Limits::default();
-        if let Some(mb) = lookup("SPARKWASM_MEMORY_LIMIT_MB") {
-            let mb: u64 = mb.parse().map_err(|_| {
-                format!("SPARKWASM_MEMORY_LIMIT_MB must be a whole number of MiB, got {mb:?}")
-            })?;
-            limits = limits.with_memory_bytes(mb << 20);
-        }
-        if let Some(secs) = lookup("SPARKWASM_TASK_DEADLINE_SECS") {
-            let secs: u64 = secs.parse().map_err(|_| {
-                format!(
-                    "SPARKWASM_TASK_DEADLINE_SECS must be a whole number of seconds, got {secs:?}"
-                )
-            })?;
-            limits = limits.with_task_deadline(Duration::from_secs(secs));
-        }
-        Ok(WorkerConfig {
+        let operator = operator_settings(&vars);
+        let (ceilings, allowed_digests, invalid) = match operator {
+            Ok((ceilings, digests)) => (ceilings, digests, None),
+            Err(why) => (Policy::default(), None, Some(why)),
+        };
+        WorkerConfig {
             spark_version,
             secret: lookup("PYTHON_WORKER_FACTORY_SECRET"),
             reuse: lookup("SPARK_REUSE_WORKER").is_some(),
             prefer_ipv6: lookup("SPARK_PREFER_IPV6")
                 .is_some_and(|v| v.eq_ignore_ascii_case("true")),
-            limits,
-        })
+            ceilings,
+            allowed_digests,
+            invalid,
+        }
     }
+}
+
+/// The operator's ceilings and digest allow-list, or why they are unusable.
+fn operator_settings(
+    vars: &HashMap<String, String>,
+) -> Result<(Policy, Option<BTreeSet<String>>), String> {
+    let lookup = |name: &str| vars.get(name).cloned();
+    let known: Vec<&str> = POLICY_VARIABLES
+        .iter()
+        .copied()
+        .chain(OTHER_VARIABLES.iter().copied())
+        .collect();
+    let mut unknown: Vec<&str> = vars
+        .keys()
+        .map(String::as_str)
+        .filter(|name| name.starts_with("SPARKWASM_") && !known.contains(name))
+        .collect();
+    if !unknown.is_empty() {
+        unknown.sort_unstable();
+        return Err(format!(
+            "unknown sparkwasm setting(s) in the executor's environment: {}; known: {}",
+            unknown.join(", "),
+            known.join(", ")
+        ));
+    }
+    let digests = lookup("SPARKWASM_ALLOWED_DIGESTS")
+        .map(|list| allowed_digests(&list))
+        .transpose()?;
+    Ok((ceilings(&lookup)?, digests))
+}
+
+/// The policy variables, as [`setting`] names them.
+const POLICY_VARIABLES: &[&str] = &[
+    setting::MEMORY.env,
+    setting::TASK_DEADLINE.env,
+    setting::CALL_DEADLINE.env,
+    setting::OUTPUT_RECORD.env,
+    setting::OUTPUT_BATCH.env,
+    setting::OUTPUT_TASK.env,
+    setting::FUEL.env,
+    setting::CAPTURE.env,
+    setting::SPARK_FILES.env,
+    setting::CLOCK.env,
+    setting::RANDOM.env,
+    setting::STACK.env,
+    setting::MODULE.env,
+    setting::COMPILE_DEADLINE.env,
+];
+
+/// A whole number from a variable, or a message naming it.
+fn number(name: &str, text: &str, unit: &str) -> Result<u64, String> {
+    text.trim()
+        .parse::<u64>()
+        .map_err(|_| format!("{name} must be a whole number of {unit}, got {text:?}"))
+}
+
+/// `true`/`false` from a variable.
+pub(crate) fn flag(name: &str, text: &str) -> Result<bool, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(format!("{name} must be true or false, got {text:?}")),
+    }
+}
+
+/// `real`/`deterministic` from a variable.
+pub(crate) fn determinism(name: &str, text: &str) -> Result<Determinism, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "real" => Ok(Determinism::Real),
+        "deterministic" => Ok(Determinism::Deterministic),
+        _ => Err(format!(
+            "{name} must be real or deterministic, got {text:?}"
+        )),
+    }
+}
+
+/// The operator's ceilings: the defaults, lowered (or, for engine-wide settings, set) by the
+/// `SPARKWASM_*` variables present.
+fn ceilings(lookup: &impl Fn(&str) -> Option<String>) -> Result<Policy, String> {
+    let mut policy = Policy::default();
+    let get = |names: setting::Names| lookup(names.env).map(|v| (names.env, v));
+    if let Some((name, v)) = get(setting::MEMORY) {
+        policy = policy.with_memory_bytes(number(name, &v, "MiB")?.saturating_mul(1 << 20));
+    }
+    if let Some((name, v)) = get(setting::TASK_DEADLINE) {
+        policy = policy.with_task_deadline(Duration::from_secs(number(name, &v, "seconds")?));
+    }
+    if let Some((name, v)) = get(setting::CALL_DEADLINE) {
+        policy = policy.with_call_deadline(Duration::from_secs(number(name, &v, "seconds")?));
+    }
+    if let Some((name, v)) = get(setting::OUTPUT_RECORD) {
+        policy = policy.with_output_bytes_per_record(mib(name, &v)?);
+    }
+    if let Some((name, v)) = get(setting::OUTPUT_BATCH) {
+        policy = policy.with_output_bytes_per_batch(mib(name, &v)?);
+    }
+    if let Some((name, v)) = get(setting::OUTPUT_TASK) {
+        policy = policy.with_output_bytes_per_task(mib(name, &v)?);
+    }
+    if let Some((name, v)) = get(setting::FUEL) {
+        policy = policy.with_fuel(Some(number(name, &v, "fuel units")?));
+    }
+    if let Some((name, v)) = get(setting::CAPTURE) {
+        let kib = number(name, &v, "KiB")?.saturating_mul(1 << 10);
+        policy = policy.with_captured_output_bytes(usize::try_from(kib).unwrap_or(usize::MAX));
+    }
+    if let Some((name, v)) = get(setting::SPARK_FILES) {
+        policy = policy.with_spark_files(flag(name, &v)?);
+    }
+    if let Some((name, v)) = get(setting::CLOCK) {
+        policy = policy.with_clock(determinism(name, &v)?);
+    }
+    if let Some((name, v)) = get(setting::RANDOM) {
+        policy = policy.with_random(determinism(name, &v)?);
+    }
+    if let Some((name, v)) = get(setting::STACK) {
+        let kib = number(name, &v, "KiB")?.saturating_mul(1 << 10);
+        policy = policy.with_max_wasm_stack(usize::try_from(kib).unwrap_or(usize::MAX));
+    }
+    if let Some((name, v)) = get(setting::MODULE) {
+        policy = policy.with_module_bytes(mib(name, &v)?);
+    }
+    if let Some((name, v)) = get(setting::COMPILE_DEADLINE) {
+        policy = policy.with_compile_deadline(Duration::from_secs(number(name, &v, "seconds")?));
+    }
+    Ok(policy)
+}
+
+fn mib(name: &str, text: &str) -> Result<u64, String> {
+    Ok(number(name, text, "MiB")?.saturating_mul(1 << 20))
+}
+
+/// A comma- or whitespace-separated list of SHA-256 hex digests.
+fn allowed_digests(list: &str) -> Result<BTreeSet<String>, String> {
+    let digests: BTreeSet<String> = list
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|d| !d.is_empty())
+        .map(|d| d.trim_start_matches("sha256:").to_ascii_lowercase())
+        .collect();
+    if let Some(bad) = digests
+        .iter()
+        .find(|d| d.len() != 64 || !d.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        return Err(format!(
+            "SPARKWASM_ALLOWED_DIGESTS holds {bad:?}, not a SHA-256 hex digest (64 hex digits)"
+        ));
+    }
+    if digests.is_empty() {
+        return Err("SPARKWASM_ALLOWED_DIGESTS is set but lists no digest".into());
+    }
+    Ok(digests)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> Result<WorkerConfig, String> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        WorkerConfig::from_lookup(|name| map.get(name).cloned())
+        let c = WorkerConfig::from_vars(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        match c.invalid {
+            Some(why) => Err(why),
+            None => Ok(c),
+        }
     }
 
     #[test]
-    fn reads_version_secret_reuse_and_limits() {
+    fn reads_version_secret_reuse_and_ceilings() {
         let c = config(&[
             ("SPARKWASM_SPARK_VERSION", "4.3.0"),
             ("PYTHON_WORKER_FACTORY_SECRET", "s3cret"),
             ("SPARK_REUSE_WORKER", "1"),
-            ("SPARKWASM_MEMORY_LIMIT_MB", "64"),
+            ("SPARKWASM_MAX_MEMORY_MB", "64"),
+            ("SPARKWASM_MAX_CALL_DEADLINE_SECS", "5"),
+            ("SPARKWASM_MAX_FUEL", "1000"),
+            ("SPARKWASM_ALLOW_SPARK_FILES", "false"),
+            ("SPARKWASM_RANDOM", "deterministic"),
+            ("SPARKWASM_STACK_KB", "512"),
         ])
         .unwrap();
         assert_eq!(c.spark_version, Ok(SparkVersion::V4_3));
         assert_eq!(c.secret.as_deref(), Some("s3cret"));
         assert!(c.reuse);
-        assert_eq!(c.limits.memory_bytes(), 64 << 20);
+        assert_eq!(c.ceilings.memory_bytes(), 64 << 20);
+        assert_eq!(c.ceilings.call_deadline(), Duration::from_secs(5));
+        assert_eq!(c.ceilings.fuel(), Some(1000));
+        assert!(!c.ceilings.spark_files());
+        assert_eq!(c.ceilings.random(), Determinism::Deterministic);
+        assert_eq!(c.ceilings.clock(), Determinism::Real);
+        assert_eq!(c.ceilings.max_wasm_stack(), 512 << 10);
+        assert_eq!(c.allowed_digests, None);
     }
 
     #[test]
@@ -110,10 +289,38 @@ mod tests {
             .unwrap_err()
             .contains("SPARKWASM_SPARK_VERSION"));
         assert!(!c.reuse);
+        assert_eq!(c.ceilings, Policy::default());
     }
 
     #[test]
-    fn bad_limits_are_errors() {
-        assert!(config(&[("SPARKWASM_MEMORY_LIMIT_MB", "lots")]).is_err());
+    fn bad_values_are_errors_naming_the_variable() {
+        for (name, value) in [
+            ("SPARKWASM_MAX_MEMORY_MB", "lots"),
+            ("SPARKWASM_ALLOW_SPARK_FILES", "maybe"),
+            ("SPARKWASM_CLOCK", "fast"),
+            ("SPARKWASM_ALLOWED_DIGESTS", "abc"),
+            ("SPARKWASM_ALLOWED_DIGESTS", " , "),
+        ] {
+            let err = config(&[(name, value)]).unwrap_err();
+            assert!(err.contains(name), "{err}");
+        }
+    }
+
+    #[test]
+    fn unknown_sparkwasm_variables_are_errors() {
+        let err = config(&[("SPARKWASM_MAX_MEMORY", "64")]).unwrap_err();
+        assert!(err.contains("unknown sparkwasm setting(s)"), "{err}");
+        assert!(err.contains("SPARKWASM_MAX_MEMORY") && err.contains("SPARKWASM_MAX_MEMORY_MB"));
+        // Other families are not ours to judge.
+        assert!(config(&[("SPARK_HOME", "/x"), ("SPARKWASM_WORKER", "/w")]).is_ok());
+    }
+
+    #[test]
+    fn allowed_digests_are_a_set_of_hex_digests() {
+        let a = "a".repeat(64);
+        let b = "B".repeat(64);
+        let c = config(&[("SPARKWASM_ALLOWED_DIGESTS", &format!("sha256:{a}, {b}\n"))]).unwrap();
+        let expected: BTreeSet<String> = [a, "b".repeat(64)].into_iter().collect();
+        assert_eq!(c.allowed_digests, Some(expected));
     }
 }

@@ -57,11 +57,31 @@ fn now_ms() -> i64 {
 /// Why a task failed, already phrased for the person reading Spark's exception.
 struct TaskFailure(String);
 
+/// Longest failure message sent to the JVM. Messages quote what was wrong (a manifest
+/// field, a guest's error text), and a hostile input must not make them huge.
+const MAX_FAILURE_MESSAGE: usize = 64 << 10;
+
+/// `message`, cut at [`MAX_FAILURE_MESSAGE`] bytes (on a character boundary).
+fn bounded(message: &str) -> String {
+    if message.len() <= MAX_FAILURE_MESSAGE {
+        return message.to_owned();
+    }
+    let mut end = MAX_FAILURE_MESSAGE;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!(
+        "{} [... {} more bytes]",
+        &message[..end],
+        message.len() - end
+    )
+}
+
 impl Connection {
     /// Prepares to serve `stream`. The sandbox is created lazily, on the first task.
     pub fn new(stream: Stream, config: WorkerConfig) -> io::Result<Self> {
         // A guest can never hold a broadcast larger than its memory, so none is kept.
-        let max_broadcast = usize::try_from(config.limits.memory_bytes()).unwrap_or(usize::MAX);
+        let max_broadcast = usize::try_from(config.ceilings.memory_bytes()).unwrap_or(usize::MAX);
         let broadcasts = BroadcastRegistry::new(max_broadcast, config.prefer_ipv6);
         Ok(Connection {
             io: Some(SocketIo::new(stream, broadcasts)?),
@@ -91,7 +111,11 @@ impl Connection {
 
     /// Serves one task. `Ok(None)`: the JVM closed the connection before a new task.
     fn serve_one(&mut self) -> io::Result<Option<ConnectionEnd>> {
-        let version = match self.config.spark_version.clone() {
+        let usable = match &self.config.invalid {
+            Some(why) => Err(why.clone()),
+            None => self.config.spark_version.clone(),
+        };
+        let version = match usable {
             Ok(version) => version,
             Err(why) => {
                 let io = self.io();
@@ -114,7 +138,7 @@ impl Connection {
                     let message =
                         format!("sparkwasm worker: cannot read the task header ({version}): {e}");
                     let io = self.io();
-                    write_exception(&mut io.writer, &message)?;
+                    write_exception(&mut io.writer, &bounded(&message))?;
                     io.writer.flush()?;
                     return Ok(Some(ConnectionEnd::TaskFailed));
                 }
@@ -124,7 +148,7 @@ impl Connection {
             Ok(updates) => updates,
             Err(TaskFailure(message)) => {
                 let io = self.io();
-                write_exception(&mut io.writer, &message)?;
+                write_exception(&mut io.writer, &bounded(&message))?;
                 io.writer.flush()?;
                 return Ok(Some(ConnectionEnd::TaskFailed));
             }
@@ -178,9 +202,23 @@ impl Connection {
         let context_of = |what: &str| {
             format!("sparkwasm: {what} [pipeline `{pipeline}`, module sha256:{short_digest}…, {where_}]")
         };
+        if let Some(allowed) = &self.config.allowed_digests {
+            if !allowed.contains(&digest) {
+                return Err(TaskFailure(context_of(&format!(
+                    "module sha256:{digest} is not on this cluster's allow-list \
+                     (SPARKWASM_ALLOWED_DIGESTS, {} digest(s)); ask the operator to add it",
+                    allowed.len()
+                ))));
+            }
+        }
+        let policy = command
+            .manifest
+            .policy
+            .effective(&self.config.ceilings)
+            .map_err(|e| TaskFailure(context_of(&format!("sandbox policy: {e}"))))?;
 
         if self.runtime.is_none() {
-            let runtime = Runtime::new(self.config.limits.clone())
+            let runtime = Runtime::new(self.config.ceilings.clone())
                 .map_err(|e| TaskFailure(context_of(&format!("cannot start the sandbox: {e}"))))?;
             self.runtime = Some(runtime);
         }
@@ -211,7 +249,7 @@ impl Connection {
             .take()
             .expect("the connection owns its io between tasks");
         io.begin_task();
-        let (io, result) = runtime.run_task(&module, &request, io);
+        let (io, result) = runtime.run_task_under(&policy, &module, &request, io);
         self.io = Some(io);
         let report = result.map_err(|e| TaskFailure(context_of(&e.to_string())))?;
         // The updates are unpickled by PySpark on the driver: only plain data for the
@@ -225,5 +263,22 @@ impl Connection {
             })?;
         }
         Ok(report.accumulator_updates)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_messages_are_bounded_on_a_character_boundary() {
+        assert_eq!(bounded("short"), "short");
+        let long = "é".repeat(MAX_FAILURE_MESSAGE); // two bytes each
+        let cut = bounded(&long);
+        assert!(cut.len() < MAX_FAILURE_MESSAGE + 64, "{}", cut.len());
+        assert!(cut.ends_with(&format!(
+            "[... {} more bytes]",
+            long.len() - MAX_FAILURE_MESSAGE
+        )));
     }
 }

@@ -62,7 +62,7 @@ fn run() -> anyhow::Result<u8> {
         }
         Some("-m") => {
             let module = args.get(1).context(USAGE)?;
-            let config = WorkerConfig::from_env().map_err(anyhow::Error::msg)?;
+            let config = WorkerConfig::from_env();
             let non_daemon = std::env::var_os("PYTHON_WORKER_FACTORY_PORT").is_some()
                 || std::env::var_os("PYTHON_WORKER_FACTORY_SOCK_PATH").is_some();
             if non_daemon || !module.contains("daemon") {

@@ -14,12 +14,15 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 use sparkwasm_abi::{
     Binding, FunctionKind, InputEncoding, Side, StepArg, StepFunctions, StepKind, TaskInfo,
 };
-use sparkwasm_runtime::{ModuleInfo, TaskOutput, TaskPartitioner, TaskRequest, TaskStep};
+use sparkwasm_runtime::{
+    setting, Determinism, ModuleInfo, Policy, TaskOutput, TaskPartitioner, TaskRequest, TaskStep,
+};
 
 /// The envelope's magic bytes.
 pub const MAGIC: &[u8; 6] = b"SPWASM";
@@ -91,6 +94,161 @@ pub struct Manifest {
     pub spark_files: bool,
     /// Every function the manifest mentions, with the kind the driver saw in the descriptor.
     pub function_names: BTreeMap<String, FunctionKind>,
+    /// The job's sandbox settings (`spark.sparkwasm.*`); unset ones are the operator's.
+    #[serde(default)]
+    pub policy: ManifestPolicy,
+}
+
+/// The job's sandbox settings, as the driver read them from `spark.sparkwasm.*`. Each is a
+/// request within the operator's ceilings: asking for more than a ceiling fails the task
+/// with a message naming both, never silently gets less.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestPolicy {
+    /// `spark.sparkwasm.memoryMb`.
+    pub memory_mb: Option<u64>,
+    /// `spark.sparkwasm.taskDeadlineSecs`.
+    pub task_deadline_secs: Option<u64>,
+    /// `spark.sparkwasm.callDeadlineSecs`.
+    pub call_deadline_secs: Option<u64>,
+    /// `spark.sparkwasm.outputRecordMb`.
+    pub output_record_mb: Option<u64>,
+    /// `spark.sparkwasm.outputBatchMb`.
+    pub output_batch_mb: Option<u64>,
+    /// `spark.sparkwasm.outputTaskMb`.
+    pub output_task_mb: Option<u64>,
+    /// `spark.sparkwasm.fuel`.
+    pub fuel: Option<u64>,
+    /// `spark.sparkwasm.captureKb`.
+    pub capture_kb: Option<u64>,
+    /// `spark.sparkwasm.sparkFiles`.
+    pub spark_files: Option<bool>,
+    /// `spark.sparkwasm.clock`: `real` or `deterministic`.
+    pub clock: Option<ManifestDeterminism>,
+    /// `spark.sparkwasm.random`: `real` or `deterministic`.
+    pub random: Option<ManifestDeterminism>,
+}
+
+/// `real` or `deterministic`, as spelled in the manifest.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum ManifestDeterminism {
+    Real,
+    Deterministic,
+}
+
+impl From<ManifestDeterminism> for Determinism {
+    fn from(d: ManifestDeterminism) -> Self {
+        match d {
+            ManifestDeterminism::Real => Determinism::Real,
+            ManifestDeterminism::Deterministic => Determinism::Deterministic,
+        }
+    }
+}
+
+impl ManifestPolicy {
+    /// The task's policy: the operator's `ceilings` with the job's settings applied, or why
+    /// a setting is not allowed.
+    pub fn effective(&self, ceilings: &Policy) -> Result<Policy, String> {
+        fn within(
+            names: setting::Names,
+            asked: u64,
+            unit: &str,
+            ceiling: u64,
+        ) -> Result<u64, String> {
+            if asked > ceiling {
+                return Err(format!(
+                    "{} = {asked} {unit} is above the operator's ceiling of {ceiling} {unit} ({}); \
+                     ask for at most {ceiling}",
+                    names.conf.unwrap_or(names.env),
+                    names.env
+                ));
+            }
+            Ok(asked)
+        }
+        let mib = |bytes: u64| bytes >> 20;
+        let mut policy = ceilings.clone();
+        if let Some(mb) = self.memory_mb {
+            let mb = within(setting::MEMORY, mb, "MiB", mib(ceilings.memory_bytes()))?;
+            policy = policy.with_memory_bytes(mb << 20);
+        }
+        if let Some(secs) = self.task_deadline_secs {
+            let ceiling = ceilings.task_deadline().as_secs();
+            let secs = within(setting::TASK_DEADLINE, secs, "s", ceiling)?;
+            policy = policy.with_task_deadline(Duration::from_secs(secs));
+        }
+        if let Some(secs) = self.call_deadline_secs {
+            let ceiling = ceilings.call_deadline().as_secs();
+            let secs = within(setting::CALL_DEADLINE, secs, "s", ceiling)?;
+            policy = policy.with_call_deadline(Duration::from_secs(secs));
+        }
+        if let Some(mb) = self.output_record_mb {
+            let ceiling = mib(ceilings.output_bytes_per_record());
+            let mb = within(setting::OUTPUT_RECORD, mb, "MiB", ceiling)?;
+            policy = policy.with_output_bytes_per_record(mb << 20);
+        }
+        if let Some(mb) = self.output_batch_mb {
+            let ceiling = mib(ceilings.output_bytes_per_batch());
+            let mb = within(setting::OUTPUT_BATCH, mb, "MiB", ceiling)?;
+            policy = policy.with_output_bytes_per_batch(mb << 20);
+        }
+        if let Some(mb) = self.output_task_mb {
+            let ceiling = mib(ceilings.output_bytes_per_task());
+            let mb = within(setting::OUTPUT_TASK, mb, "MiB", ceiling)?;
+            policy = policy.with_output_bytes_per_task(mb << 20);
+        }
+        if let Some(fuel) = self.fuel {
+            let fuel = match ceilings.fuel() {
+                Some(ceiling) => within(setting::FUEL, fuel, "units", ceiling)?,
+                None => fuel,
+            };
+            policy = policy.with_fuel(Some(fuel));
+        }
+        if let Some(kb) = self.capture_kb {
+            let ceiling = (ceilings.captured_output_bytes() >> 10) as u64;
+            let kb = within(setting::CAPTURE, kb, "KiB", ceiling)?;
+            policy =
+                policy.with_captured_output_bytes(usize::try_from(kb << 10).unwrap_or(usize::MAX));
+        }
+        if let Some(granted) = self.spark_files {
+            if granted && !ceilings.spark_files() {
+                return Err(format!(
+                    "{} = true, but the operator withholds SparkFiles from guests ({} = false)",
+                    setting::SPARK_FILES.conf.unwrap_or_default(),
+                    setting::SPARK_FILES.env
+                ));
+            }
+            policy = policy.with_spark_files(granted);
+        }
+        for (asked, names, ceiling, set) in [
+            (
+                self.clock,
+                setting::CLOCK,
+                ceilings.clock(),
+                Policy::with_clock as fn(Policy, Determinism) -> Policy,
+            ),
+            (
+                self.random,
+                setting::RANDOM,
+                ceilings.random(),
+                Policy::with_random,
+            ),
+        ] {
+            let Some(asked) = asked.map(Determinism::from) else {
+                continue;
+            };
+            if asked == Determinism::Real && ceiling == Determinism::Deterministic {
+                return Err(format!(
+                    "{} = real, but the operator makes it deterministic ({} = deterministic)",
+                    names.conf.unwrap_or_default(),
+                    names.env
+                ));
+            }
+            policy = set(policy, asked);
+        }
+        Ok(policy)
+    }
 }
 
 /// `Option<T>` that must be present in the JSON (as a value or `null`): with
@@ -719,6 +877,81 @@ mod tests {
                 partitioner: TaskPartitioner::Function("part".into())
             }
         );
+    }
+
+    fn policy_of(settings: serde_json::Value) -> Result<ManifestPolicy, ManifestError> {
+        let json = manifest(serde_json::json!({ "policy": settings }));
+        decode(&envelope(&json, b"")).map(|c| c.manifest.policy)
+    }
+
+    #[test]
+    fn the_job_policy_applies_within_the_ceilings() {
+        let ceilings = Policy::default()
+            .with_memory_bytes(256 << 20)
+            .with_fuel(Some(1_000_000));
+        let job = policy_of(serde_json::json!({
+            "memory_mb": 64, "task_deadline_secs": 60, "call_deadline_secs": 5,
+            "output_record_mb": 1, "output_batch_mb": 2, "output_task_mb": 3, "fuel": 500,
+            "capture_kb": 4, "spark_files": false, "clock": "deterministic", "random": "real"
+        }))
+        .unwrap();
+        let p = job.effective(&ceilings).unwrap();
+        assert_eq!(p.memory_bytes(), 64 << 20);
+        assert_eq!(p.task_deadline(), Duration::from_secs(60));
+        assert_eq!(p.call_deadline(), Duration::from_secs(5));
+        assert_eq!(
+            (
+                p.output_bytes_per_record(),
+                p.output_bytes_per_batch(),
+                p.output_bytes_per_task()
+            ),
+            (1 << 20, 2 << 20, 3 << 20)
+        );
+        assert_eq!(p.fuel(), Some(500));
+        assert_eq!(p.captured_output_bytes(), 4 << 10);
+        assert!(!p.spark_files());
+        assert_eq!(
+            (p.clock(), p.random()),
+            (Determinism::Deterministic, Determinism::Real)
+        );
+        // Nothing set: the ceilings themselves.
+        let none = policy_of(serde_json::json!({})).unwrap();
+        assert_eq!(none.effective(&ceilings).unwrap(), ceilings);
+    }
+
+    #[test]
+    fn no_job_setting_can_raise_a_ceiling() {
+        let ceilings = Policy::default()
+            .with_memory_bytes(256 << 20)
+            .with_fuel(Some(1000))
+            .with_spark_files(false)
+            .with_random(Determinism::Deterministic);
+        for (settings, names) in [
+            (serde_json::json!({"memory_mb": 257}), "spark.sparkwasm.memoryMb = 257 MiB is above the operator's ceiling of 256 MiB (SPARKWASM_MAX_MEMORY_MB)"),
+            (serde_json::json!({"fuel": 1001}), "SPARKWASM_MAX_FUEL"),
+            (serde_json::json!({"task_deadline_secs": 1_000_000}), "SPARKWASM_MAX_TASK_DEADLINE_SECS"),
+            (serde_json::json!({"spark_files": true}), "SPARKWASM_ALLOW_SPARK_FILES = false"),
+            (serde_json::json!({"random": "real"}), "SPARKWASM_RANDOM = deterministic"),
+        ] {
+            let err = policy_of(settings).unwrap().effective(&ceilings).unwrap_err();
+            assert!(err.contains(names), "{err}");
+        }
+    }
+
+    #[test]
+    fn unknown_or_mistyped_policy_settings_are_errors() {
+        for settings in [
+            serde_json::json!({"memory": 64}),
+            serde_json::json!({"memory_mb": -1}),
+            serde_json::json!({"clock": "fast"}),
+            serde_json::json!({"spark_files": "yes"}),
+        ] {
+            let err = policy_of(settings.clone()).unwrap_err().to_string();
+            assert!(
+                err.starts_with("invalid sparkwasm manifest"),
+                "{settings}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -158,6 +158,8 @@ class Manifest:
     broadcasts: Mapping[str, int] = field(default_factory=dict)
     accumulators: Mapping[str, int] = field(default_factory=dict)
     spark_files: bool = True
+    #: The job's sandbox settings (``spark.sparkwasm.*``, see ``_policy.py``).
+    policy: Mapping[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> Dict[str, Any]:
         """The manifest as the JSON object the worker parses; checks it on the way."""
@@ -193,6 +195,7 @@ class Manifest:
             "accumulators": dict(sorted(self.accumulators.items())),
             "spark_files": self.spark_files,
             "function_names": {name: self.function_kinds[name] for name in mentioned},
+            "policy": dict(sorted(self.policy.items())),
         }
 
     def _step_json(self, step: ManifestStep, mentioned: List[str]) -> Dict[str, Any]:

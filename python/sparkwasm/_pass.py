@@ -410,6 +410,7 @@ def build_command(
     output: Output,
     bindings: Bindings,
     method: str = "",
+    policy: Optional[Mapping[str, Any]] = None,
 ) -> Tuple[bytes, List["JavaObject"]]:
     """The command of one pass, and the JVM broadcasts its ``SimplePythonFunction`` must carry."""
     args: List[bytes] = []
@@ -448,6 +449,7 @@ def build_command(
         broadcasts={name: broadcast_id(bc) for name, bc in bindings.broadcasts.items()},
         accumulators={name: acc.aid for name, acc in bindings.accumulators.items()},
         spark_files=bindings.spark_files,
+        policy=policy or {},
     )
     jbroadcasts = [bc._jbroadcast for bc in bindings.broadcasts.values()]
     return encode_command(manifest, module._bytes), jbroadcasts

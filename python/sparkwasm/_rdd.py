@@ -73,6 +73,7 @@ from pyspark.traceback_utils import SCCallSiteSync
 from ._command import JOIN_KINDS
 from ._module import WasmFunction, WasmModule
 from ._partition import RangePartitionFunc, canonical_hash, order_key
+from ._policy import job_policy
 from ._pass import (
     BINARY,
     COUNT,
@@ -1027,6 +1028,7 @@ class WasmRDD(RDD[Any]):
             self._steps,
             output,
             self._bindings,
+            policy=job_policy(self.ctx),
         )
         parent = self._input.jrdd()  # upstream passes first, as Spark's lineage goes
         func = _python_function(self.ctx, command, broadcasts)

@@ -24,6 +24,8 @@ pub enum ErrorKind {
     Deadline,
     /// The guest tried to grow its memory past the cap.
     MemoryLimit,
+    /// The guest used up its fuel budget.
+    FuelExhausted,
     /// The guest overflowed its stack.
     StackOverflow,
     /// The guest wrote more output than allowed, or malformed output.
@@ -50,6 +52,7 @@ impl ErrorKind {
             ErrorKind::GuestError => "guest error",
             ErrorKind::Deadline => "deadline exceeded",
             ErrorKind::MemoryLimit => "memory limit exceeded",
+            ErrorKind::FuelExhausted => "fuel exhausted",
             ErrorKind::StackOverflow => "stack overflow",
             ErrorKind::OutputLimit => "output limit exceeded",
             ErrorKind::GuestFault => "guest broke the ABI",

@@ -1,25 +1,26 @@
 //! The sparkwasm sandbox: runs functions of sparkwasm guest modules in wasmtime, a fresh
-//! instance per task, under memory, stack, deadline, output and accumulator limits, with
+//! instance per task, under a [`Policy`] (memory, stack, deadlines, output, fuel and accumulator limits,
+//! clocks and randomness), with
 //! nothing of the host granted but what the task names: its broadcasts (read through
 //! [`TaskIo::read_broadcast`]) and, when granted, its SparkFiles directory read-only. It
 //! knows nothing of Spark: the host crate feeds it batches of records through [`TaskIo`] and
 //! reads typed [`Error`]s and [`TaskReport`]s (with the accumulator updates) back.
 //!
 //! ```text
-//! Runtime::new(limits) ──load(bytes, digest)──▶ LoadedModule ──run_task(request, io)──▶ TaskReport
+//! Runtime::new(ceilings) ──load(bytes, digest)──▶ LoadedModule ──run_task_under(policy, request, io)──▶ TaskReport
 //! ```
 
 mod capture;
 mod error;
 mod inspect;
 mod io;
-mod limits;
+mod policy;
 mod sandbox;
 
 pub use error::{Error, ErrorKind};
 pub use inspect::{digest_hex, inspect, ModuleInfo};
 pub use io::{BroadcastRead, InputBatch, TaskIo};
-pub use limits::Limits;
+pub use policy::{setting, Determinism, Policy};
 pub use sandbox::{
     LoadedModule, Runtime, TaskOutput, TaskPartitioner, TaskReport, TaskRequest, TaskState,
     TaskStep,

@@ -11,8 +11,12 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 use sparkwasm_abi::{
     Binding, InputEncoding, OutputSpec, Partitioner, Side, Source, Step, StepKind, TaskInfo,
@@ -23,16 +27,16 @@ use sparkwasm_abi::{
 };
 use wasmtime::{
     Caller, Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Memory, Module,
-    PoolingAllocationConfig, ResourceLimiter, Store, Trap,
+    PoolingAllocationConfig, ResourceLimiter, Store, Trap, UpdateDeadline,
 };
 use wasmtime_wasi::p1::WasiP1Ctx;
-use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+use wasmtime_wasi::{FsPerms, HostMonotonicClock, HostWallClock, WasiCtxBuilder};
 
 use crate::capture::BoundedPipe;
 use crate::error::{Error, ErrorKind};
 use crate::inspect::{digest_hex, inspect, ModuleInfo};
 use crate::io::{BroadcastRead, InputBatch, TaskIo};
-use crate::limits::Limits;
+use crate::policy::{setting, Determinism, Policy};
 
 /// How many instances may be alive at once in one process. A worker process runs one task
 /// at a time; the spare slots absorb instances still being torn down.
@@ -42,6 +46,10 @@ const POOLED_INSTANCES: u32 = 4;
 pub struct LoadedModule<I: TaskIo> {
     info: ModuleInfo,
     pre: InstancePre<TaskState<I>>,
+    /// The bytes, kept to compile the module for the fuel-metering engine when a task asks
+    /// for a fuel budget (most never do).
+    bytes: Arc<[u8]>,
+    metered: OnceLock<Result<InstancePre<TaskState<I>>, Error>>,
 }
 
 impl<I: TaskIo> LoadedModule<I> {
@@ -257,50 +265,129 @@ pub struct TaskReport {
     pub accumulator_updates: Vec<Vec<u8>>,
 }
 
-/// The engine, the linker with the sparkwasm imports, and the per-process module cache.
-pub struct Runtime<I: TaskIo> {
+/// An engine and its linker with the sparkwasm imports.
+struct EngineParts<I: TaskIo> {
     engine: Engine,
     linker: Linker<TaskState<I>>,
-    limits: Limits,
-    modules: HashMap<String, Arc<LoadedModule<I>>>,
 }
 
-impl<I: TaskIo> Runtime<I> {
-    /// Creates the engine (pooling allocator, epoch interruption, memory and stack caps) and
-    /// starts the epoch ticker thread that enforces deadlines.
-    pub fn new(limits: Limits) -> Result<Self, Error> {
+impl<I: TaskIo> EngineParts<I> {
+    /// The engine (pooling allocator, epoch interruption, memory and stack caps, fuel when
+    /// `metered`), with an epoch ticker thread that makes deadlines fire.
+    fn new(ceilings: &Policy, metered: bool) -> Result<Self, Error> {
         let internal = |e: wasmtime::Error| Error::new(ErrorKind::Internal, e.to_string());
         let mut pool = PoolingAllocationConfig::default();
         pool.total_core_instances(POOLED_INSTANCES)
             .total_memories(POOLED_INSTANCES)
             .total_tables(POOLED_INSTANCES)
             .max_memories_per_module(1)
-            .max_memory_size(usize::try_from(limits.memory_bytes()).unwrap_or(usize::MAX));
+            .max_memory_size(usize::try_from(ceilings.memory_bytes()).unwrap_or(usize::MAX));
         let mut config = Config::new();
         config
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
             .epoch_interruption(true)
-            .max_wasm_stack(limits.max_wasm_stack())
+            .consume_fuel(metered)
+            .max_wasm_stack(ceilings.max_wasm_stack())
             .memory_init_cow(true)
             .cranelift_opt_level(wasmtime::OptLevel::Speed);
         let engine = Engine::new(&config).map_err(internal)?;
-        start_epoch_ticker(&engine, &limits);
+        start_epoch_ticker(&engine, ceilings.epoch_tick());
 
         let mut linker: Linker<TaskState<I>> = Linker::new(&engine);
         wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state| &mut state.wasi)
             .map_err(internal)?;
         add_sparkwasm_imports(&mut linker).map_err(internal)?;
+        Ok(EngineParts { engine, linker })
+    }
+
+    /// Compiles `bytes` within `deadline` and resolves its imports.
+    ///
+    /// Compiling is not interruptible, and a small hostile module can take minutes (one
+    /// huge function), so it runs on its own thread and the task gives up waiting at the
+    /// deadline. The abandoned compilation keeps a core busy until it ends or the process
+    /// exits: the host ends the connection after a failed task, and with it the process.
+    fn prepare(
+        &self,
+        bytes: &[u8],
+        deadline: Duration,
+    ) -> Result<InstancePre<TaskState<I>>, Error> {
+        let (done, result) = std::sync::mpsc::channel();
+        let engine = self.engine.clone();
+        let owned = bytes.to_vec();
+        std::thread::Builder::new()
+            .name("sparkwasm-compile".into())
+            .spawn(move || {
+                // The receiver may have given up; then nobody needs the module.
+                let _ = done.send(Module::new(&engine, &owned));
+            })
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Internal,
+                    format!("starting the compiler thread: {e}"),
+                )
+            })?;
+        let module = match result.recv_timeout(deadline) {
+            Ok(compiled) => compiled.map_err(|e| {
+                Error::new(ErrorKind::InvalidModule, format!("does not compile: {e:#}"))
+            })?,
+            Err(_) => {
+                return Err(Error::new(
+                    ErrorKind::Deadline,
+                    format!(
+                        "compiling the module ({} bytes) took longer than {} s ({})",
+                        bytes.len(),
+                        deadline.as_secs_f64(),
+                        setting::COMPILE_DEADLINE.describe()
+                    ),
+                ))
+            }
+        };
+        self.linker.instantiate_pre(&module).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidModule,
+                format!(
+                    "needs imports sparkwasm does not provide (only WASI preview 1 and \
+                     `{IMPORT_MODULE}` are available): {e:#}"
+                ),
+            )
+        })
+    }
+}
+
+/// The engines, the per-process module cache and the operator's ceilings.
+pub struct Runtime<I: TaskIo> {
+    plain: EngineParts<I>,
+    /// The fuel-metering engine, made the first time a task asks for a fuel budget:
+    /// metering slows every guest down, so tasks without a budget never pay for it.
+    metered: OnceLock<Result<EngineParts<I>, Error>>,
+    ceilings: Policy,
+    modules: HashMap<String, Arc<LoadedModule<I>>>,
+}
+
+impl<I: TaskIo> Runtime<I> {
+    /// Creates the engine under the operator's `ceilings` (its memory cap, stack cap and
+    /// epoch tick are engine-wide) and starts the epoch ticker thread that enforces
+    /// deadlines. Tasks run under the ceilings themselves ([`Self::run_task`]) or under a
+    /// stricter policy ([`Self::run_task_under`]).
+    pub fn new(ceilings: Policy) -> Result<Self, Error> {
         Ok(Runtime {
-            engine,
-            linker,
-            limits,
+            plain: EngineParts::new(&ceilings, false)?,
+            metered: OnceLock::new(),
+            ceilings,
             modules: HashMap::new(),
         })
     }
 
-    /// The limits tasks run under.
-    pub fn limits(&self) -> &Limits {
-        &self.limits
+    /// The operator's ceilings, the policy [`Self::run_task`] applies.
+    pub fn ceilings(&self) -> &Policy {
+        &self.ceilings
+    }
+
+    fn metered(&self) -> Result<&EngineParts<I>, Error> {
+        self.metered
+            .get_or_init(|| EngineParts::new(&self.ceilings, true))
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     /// Returns the module with `expected_digest`, compiling `bytes` the first time. Bytes
@@ -310,8 +397,24 @@ impl<I: TaskIo> Runtime<I> {
         bytes: &[u8],
         expected_digest: &str,
     ) -> Result<Arc<LoadedModule<I>>, Error> {
+        // The cache is keyed by the digest the command names; bytes other than the cached
+        // module's are hashed like new ones, so tampered bytes are refused even then.
         if let Some(module) = self.modules.get(expected_digest) {
-            return Ok(Arc::clone(module));
+            if *module.bytes == *bytes {
+                return Ok(Arc::clone(module));
+            }
+        }
+        let cap = self.ceilings.module_bytes();
+        if bytes.len() as u64 > cap {
+            return Err(Error::new(
+                ErrorKind::InvalidModule,
+                format!(
+                    "the module is {} bytes, larger than the {} MiB module cap ({})",
+                    bytes.len(),
+                    cap >> 20,
+                    setting::MODULE.describe()
+                ),
+            ));
         }
         let actual = digest_hex(bytes);
         if actual != expected_digest {
@@ -321,42 +424,87 @@ impl<I: TaskIo> Runtime<I> {
             ));
         }
         let info = inspect(bytes)?;
-        let module = Module::new(&self.engine, bytes).map_err(|e| {
-            Error::new(ErrorKind::InvalidModule, format!("does not compile: {e:#}"))
-        })?;
-        let pre = self.linker.instantiate_pre(&module).map_err(|e| {
-            Error::new(
-                ErrorKind::InvalidModule,
-                format!(
-                    "needs imports sparkwasm does not provide (only WASI preview 1 and \
-                     `{IMPORT_MODULE}` are available): {e:#}"
-                ),
-            )
-        })?;
-        let loaded = Arc::new(LoadedModule { info, pre });
+        let pre = self
+            .plain
+            .prepare(bytes, self.ceilings.compile_deadline())?;
+        let loaded = Arc::new(LoadedModule {
+            info,
+            pre,
+            bytes: bytes.into(),
+            metered: OnceLock::new(),
+        });
         self.modules
             .insert(expected_digest.to_owned(), Arc::clone(&loaded));
         Ok(loaded)
     }
 
-    /// Runs one task in a fresh instance of `module`, with `io` as its data path. Returns
-    /// `io` in every case so the caller can keep using its connection.
+    /// Runs one task under the ceilings; see [`Self::run_task_under`].
     pub fn run_task(
         &self,
         module: &LoadedModule<I>,
         request: &TaskRequest,
         io: I,
     ) -> (I, Result<TaskReport, Error>) {
-        let stdout = BoundedPipe::new(self.limits.captured_output_bytes());
-        let stderr = BoundedPipe::new(self.limits.captured_output_bytes());
+        self.run_task_under(&self.ceilings, module, request, io)
+    }
+
+    /// Runs one task in a fresh instance of `module` under `policy` (whose memory cap is
+    /// bounded by the engine's), with `io` as its data path. Returns `io` in every case so
+    /// the caller can keep using its connection.
+    pub fn run_task_under(
+        &self,
+        policy: &Policy,
+        module: &LoadedModule<I>,
+        request: &TaskRequest,
+        io: I,
+    ) -> (I, Result<TaskReport, Error>) {
+        let (engine, pre) = match policy.fuel() {
+            None => (&self.plain.engine, &module.pre),
+            Some(_) => {
+                let prepared = self.metered().and_then(|metered| {
+                    module
+                        .metered
+                        .get_or_init(|| {
+                            metered.prepare(&module.bytes, self.ceilings.compile_deadline())
+                        })
+                        .as_ref()
+                        .map(|pre| (&metered.engine, pre))
+                        .map_err(Clone::clone)
+                });
+                match prepared {
+                    Ok(prepared) => prepared,
+                    Err(e) => return (io, Err(e)),
+                }
+            }
+        };
+        let stdout = BoundedPipe::new(policy.captured_output_bytes());
+        let stderr = BoundedPipe::new(policy.captured_output_bytes());
         // Nothing of the host reaches the guest: no args, no environment, no sockets, and
-        // no directory but the task's SparkFiles, read-only, when the task grants it.
-        // Clocks and randomness are WASI's defaults.
+        // no directory but the task's SparkFiles, read-only, when the task and the policy
+        // grant it. Clocks and randomness are the host's, or deterministic stand-ins.
         let mut builder = WasiCtxBuilder::new();
         builder.stdout(stdout).stderr(stderr.clone());
+        if policy.clock() == Determinism::Deterministic {
+            builder
+                .wall_clock(SteppingClock::default())
+                .monotonic_clock(SteppingClock::default());
+        }
+        if policy.random() == Determinism::Deterministic {
+            // Stage and partition, not the attempt: a retry must see what the first saw.
+            let seed = (u64::from(request.info.stage_id as u32) << 32)
+                | u64::from(request.info.partition_id as u32);
+            builder
+                .secure_random(StdRng::seed_from_u64(seed))
+                .insecure_random(StdRng::seed_from_u64(!seed))
+                .insecure_random_seed(u128::from(seed));
+        }
         let mut info = request.info.clone();
         info.spark_files = false;
-        if let Some(dir) = request.spark_files_dir.as_ref().filter(|d| d.is_dir()) {
+        let granted_dir = request
+            .spark_files_dir
+            .as_ref()
+            .filter(|d| policy.spark_files() && d.is_dir());
+        if let Some(dir) = granted_dir {
             if let Err(e) = builder.preopened_dir(dir, SPARK_FILES_GUEST_DIR, FsPerms::ReadOnly) {
                 let message = format!(
                     "cannot open the SparkFiles directory {} for the guest: {e:#}",
@@ -366,10 +514,11 @@ impl<I: TaskIo> Runtime<I> {
             }
             info.spark_files = true;
         }
+        let started = Instant::now();
         let state = TaskState {
             wasi: builder.build_p1(),
             io: Some(io),
-            memory_cap: self.limits.memory_bytes(),
+            memory_cap: policy.memory_bytes().min(self.ceilings.memory_bytes()),
             memory_denied: false,
             output_limit_hit: None,
             guest_fault: None,
@@ -378,15 +527,38 @@ impl<I: TaskIo> Runtime<I> {
             pending_shuffle_key: false,
             broadcast_ids: request.broadcasts.iter().map(|b| b.id).collect(),
             accumulator_bytes: 0,
-            limits: self.limits.clone(),
+            limits: policy.clone(),
             report: TaskReport::default(),
+            task_ends: started + policy.task_deadline(),
+            last_host_call: started,
+            deadline_hit: None,
         };
-        let mut store = Store::new(&self.engine, state);
+        let mut store = Store::new(engine, state);
         store.limiter(|state| state);
-        store.set_epoch_deadline(self.limits.deadline_ticks());
-        store.epoch_deadline_trap();
+        if let Some(fuel) = policy.fuel() {
+            if let Err(e) = store.set_fuel(fuel) {
+                let io = store.into_data().io;
+                let error = Error::new(ErrorKind::Internal, format!("setting fuel: {e}"));
+                return (io.expect("the task state owns the io"), Err(error));
+            }
+        }
+        // Every tick, check both deadlines: the task's, and the time since the guest last
+        // called the host.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|mut ctx| {
+            let state = ctx.data_mut();
+            let now = Instant::now();
+            if now >= state.task_ends {
+                state.deadline_hit = Some(DeadlineHit::Task);
+            } else if now.duration_since(state.last_host_call) >= state.limits.call_deadline() {
+                state.deadline_hit = Some(DeadlineHit::Call);
+            } else {
+                return Ok(UpdateDeadline::Continue(1));
+            }
+            Ok(UpdateDeadline::Interrupt)
+        });
 
-        let result = run_in_store(&mut store, module, request, info, &self.limits);
+        let result = run_in_store(&mut store, pre, &module.info, request, info, started);
         let result = result.map_err(|e| e.with_guest_stderr(stderr.text()));
         let state = store.into_data();
         let io = state
@@ -396,16 +568,19 @@ impl<I: TaskIo> Runtime<I> {
     }
 }
 
-/// Advances the engine's epoch once per tick, so stores' deadlines (counted in ticks) fire.
-/// The thread lives as long as the process: one engine per worker process.
-fn start_epoch_ticker(engine: &Engine, limits: &Limits) {
-    let engine = engine.clone();
-    let tick = limits.epoch_tick();
+/// Advances the engine's epoch once per tick, so stores' deadline checks run. The thread
+/// holds the engine weakly and ends once the engine is gone (a worker has one engine for
+/// its life; tests make many, and each holds address space).
+fn start_epoch_ticker(engine: &Engine, tick: Duration) {
+    let engine = engine.weak();
     let spawned = std::thread::Builder::new()
         .name("sparkwasm-epoch".into())
         .spawn(move || loop {
             std::thread::sleep(tick);
-            engine.increment_epoch();
+            match engine.upgrade() {
+                Some(engine) => engine.increment_epoch(),
+                None => break,
+            }
         });
     if let Err(e) = spawned {
         // Without the ticker deadlines never fire; tasks still run, so say it and go on.
@@ -455,8 +630,53 @@ pub struct TaskState<I> {
     broadcast_ids: HashSet<i64>,
     /// Bytes of accumulator updates collected so far.
     accumulator_bytes: usize,
-    limits: Limits,
+    limits: Policy,
     report: TaskReport,
+    /// When the task deadline passes.
+    task_ends: Instant,
+    /// When the guest last called (or returned from) the host: the call deadline counts
+    /// from here, so time the host waits for the JVM is not charged to the guest.
+    last_host_call: Instant,
+    /// Which deadline interrupted the guest.
+    deadline_hit: Option<DeadlineHit>,
+}
+
+/// The deadline that stopped a guest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DeadlineHit {
+    Task,
+    Call,
+}
+
+/// A deterministic clock (wall and monotonic): the Unix epoch, plus one microsecond per
+/// reading, so time still moves forward for code that waits on it.
+#[derive(Default)]
+struct SteppingClock(AtomicU64);
+
+impl SteppingClock {
+    fn tick(&self) -> u64 {
+        self.0.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+impl HostWallClock for SteppingClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_micros(1)
+    }
+
+    fn now(&self) -> Duration {
+        Duration::from_micros(self.tick())
+    }
+}
+
+impl HostMonotonicClock for SteppingClock {
+    fn resolution(&self) -> u64 {
+        1_000
+    }
+
+    fn now(&self) -> u64 {
+        self.tick().saturating_mul(1_000)
+    }
 }
 
 impl<I: Send> ResourceLimiter for TaskState<I> {
@@ -533,6 +753,7 @@ fn add_sparkwasm_imports<I: TaskIo>(linker: &mut Linker<TaskState<I>>) -> wasmti
             let batch = io
                 .next_input(&mut bytes[range])
                 .map_err(|e| host_fault(ErrorKind::Io, format!("reading input: {e}")))?;
+            state.last_host_call = Instant::now();
             state.report.input_batches += 1;
             Ok(match batch {
                 InputBatch::Filled(n) => i64::try_from(n).unwrap_or(i64::MAX),
@@ -566,6 +787,7 @@ fn add_sparkwasm_imports<I: TaskIo>(linker: &mut Linker<TaskState<I>>) -> wasmti
             })?;
             io.write_output(batch)
                 .map_err(|e| host_fault(ErrorKind::Io, format!("writing output: {e}")))?;
+            state.last_host_call = Instant::now();
             Ok(0)
         },
     )?;
@@ -610,6 +832,7 @@ fn add_sparkwasm_imports<I: TaskIo>(linker: &mut Linker<TaskState<I>>) -> wasmti
             let read = io
                 .read_broadcast(id, buf)
                 .map_err(|e| host_fault(ErrorKind::Io, format!("reading broadcast {id}: {e}")))?;
+            state.last_host_call = Instant::now();
             match read {
                 BroadcastRead::Copied(n) if n <= cap => Ok(i64::try_from(n).unwrap_or(i64::MAX)),
                 BroadcastRead::NeedCapacity(n) if n > cap as u64 => {
@@ -677,15 +900,17 @@ impl<I> TaskState<I> {
         let batch_len = batch.len() as u64;
         if batch_len > self.limits.output_bytes_per_batch() {
             return Err(Refusal::Limit(format!(
-                "an output batch of {batch_len} bytes exceeds the per-batch limit of {} bytes",
-                self.limits.output_bytes_per_batch()
+                "an output batch of {batch_len} bytes exceeds the per-batch limit of {} bytes ({})",
+                self.limits.output_bytes_per_batch(),
+                setting::OUTPUT_BATCH.describe()
             )));
         }
         let total = self.report.output_bytes + batch_len;
         if total > self.limits.output_bytes_per_task() {
             return Err(Refusal::Limit(format!(
-                "the task's output exceeds the per-task limit of {} bytes",
-                self.limits.output_bytes_per_task()
+                "the task's output exceeds the per-task limit of {} bytes ({})",
+                self.limits.output_bytes_per_task(),
+                setting::OUTPUT_TASK.describe()
             )));
         }
         let mut rest = batch;
@@ -711,6 +936,13 @@ impl<I> TaskState<I> {
                     tail.len()
                 )));
             };
+            if len as u64 > self.limits.output_bytes_per_record() {
+                return Err(Refusal::Limit(format!(
+                    "output record {index} of {len} bytes exceeds the per-record limit of {} bytes ({})",
+                    self.limits.output_bytes_per_record(),
+                    setting::OUTPUT_RECORD.describe()
+                )));
+            }
             match self.output {
                 OutputShape::Shuffle { partitions } if !pending_key => {
                     let Ok(partition) = <[u8; 8]>::try_from(record).map(i64::from_be_bytes) else {
@@ -765,22 +997,21 @@ impl<I> TaskState<I> {
 
 fn run_in_store<I: TaskIo>(
     store: &mut Store<TaskState<I>>,
-    module: &LoadedModule<I>,
+    pre: &InstancePre<TaskState<I>>,
+    module_info: &ModuleInfo,
     request: &TaskRequest,
     info: TaskInfo,
-    limits: &Limits,
+    started: Instant,
 ) -> Result<TaskReport, Error> {
-    let started = Instant::now();
-    let instance = module
-        .pre
+    let instance = pre
         .instantiate(&mut *store)
-        .map_err(|e| classify(store, e, limits, started))?;
+        .map_err(|e| classify(store, e, started))?;
     if let Some(init) = instance.get_func(&mut *store, "_initialize") {
         let init = init
             .typed::<(), ()>(&*store)
             .map_err(|e| Error::new(ErrorKind::InvalidModule, format!("`_initialize`: {e}")))?;
         init.call(&mut *store, ())
-            .map_err(|e| classify(store, e, limits, started))?;
+            .map_err(|e| classify(store, e, started))?;
     }
     let abi_version = instance
         .get_typed_func::<(), u32>(&mut *store, EXPORT_ABI_VERSION)
@@ -791,7 +1022,7 @@ fn run_in_store<I: TaskIo>(
             )
         })?
         .call(&mut *store, ())
-        .map_err(|e| classify(store, e, limits, started))?;
+        .map_err(|e| classify(store, e, started))?;
     if abi_version != ABI_VERSION {
         return Err(Error::new(
             ErrorKind::AbiVersion,
@@ -804,7 +1035,7 @@ fn run_in_store<I: TaskIo>(
         if handles.contains_key(name) {
             continue;
         }
-        if module.info.function(name).is_none() {
+        if module_info.function(name).is_none() {
             return Err(Error::new(
                 ErrorKind::UnknownFunction,
                 format!("the module has no function `{name}`"),
@@ -815,7 +1046,7 @@ fn run_in_store<I: TaskIo>(
             .get_typed_func::<(), u32>(&mut *store, &export)
             .map_err(|e| Error::new(ErrorKind::InvalidModule, format!("`{export}`: {e}")))?
             .call(&mut *store, ())
-            .map_err(|e| classify(store, e, limits, started))?;
+            .map_err(|e| classify(store, e, started))?;
         handles.insert(name, handle);
     }
     let spec = request.to_spec(info, |name| handles.get(name).copied())?;
@@ -829,7 +1060,7 @@ fn run_in_store<I: TaskIo>(
         .map_err(|e| Error::new(ErrorKind::InvalidModule, format!("`{EXPORT_ALLOC}`: {e}")))?;
     let spec_ptr = alloc
         .call(&mut *store, spec_len)
-        .map_err(|e| classify(store, e, limits, started))?;
+        .map_err(|e| classify(store, e, started))?;
     let memory = instance
         .get_memory(&mut *store, EXPORT_MEMORY)
         .ok_or_else(|| Error::new(ErrorKind::InvalidModule, "no exported memory"))?;
@@ -862,7 +1093,7 @@ fn run_in_store<I: TaskIo>(
         })?;
     let status = run
         .call(&mut *store, (spec_ptr, spec_len))
-        .map_err(|e| classify(store, e, limits, started))?;
+        .map_err(|e| classify(store, e, started))?;
     let state = store.data_mut();
     if let Some(message) = state.output_limit_hit.take() {
         return Err(Error::new(ErrorKind::OutputLimit, message));
@@ -875,13 +1106,25 @@ fn run_in_store<I: TaskIo>(
             state.check_complete()?;
             Ok(std::mem::take(&mut state.report))
         }
-        STATUS_ERROR => Err(Error::new(
-            ErrorKind::GuestError,
-            state
+        STATUS_ERROR => {
+            let message = state
                 .reported_error
                 .take()
-                .unwrap_or_else(|| "the guest failed without saying why".into()),
-        )),
+                .unwrap_or_else(|| "the guest failed without saying why".into());
+            // The SDK reports a failed allocation as an error; when the cause was the cap,
+            // say so.
+            if state.memory_denied {
+                return Err(Error::new(
+                    ErrorKind::MemoryLimit,
+                    format!(
+                        "the guest needed more than its {} MiB memory cap ({}): {message}",
+                        state.memory_cap >> 20,
+                        setting::MEMORY.describe()
+                    ),
+                ));
+            }
+            Err(Error::new(ErrorKind::GuestError, message))
+        }
         other => Err(Error::new(
             ErrorKind::GuestFault,
             format!("`{EXPORT_RUN_TASK}` returned unknown status {other}"),
@@ -894,13 +1137,13 @@ fn run_in_store<I: TaskIo>(
 fn classify<I: TaskIo>(
     store: &mut Store<TaskState<I>>,
     error: wasmtime::Error,
-    limits: &Limits,
     started: Instant,
 ) -> Error {
     if let Some(HostFault(inner)) = error.downcast_ref::<HostFault>() {
         return inner.clone();
     }
     let state = store.data_mut();
+    let limits = &state.limits;
     let reported = state.reported_error.take();
     if let Some(message) = state.output_limit_hit.take() {
         return Error::new(ErrorKind::OutputLimit, message);
@@ -910,26 +1153,49 @@ fn classify<I: TaskIo>(
         return Error::new(
             ErrorKind::MemoryLimit,
             format!(
-                "the guest needed more than its {} MiB memory cap{}",
-                limits.memory_bytes() >> 20,
-                reported.map(|r| format!(" ({r})")).unwrap_or_default()
+                "the guest needed more than its {} MiB memory cap ({}){}",
+                state.memory_cap >> 20,
+                setting::MEMORY.describe(),
+                reported.map(|r| format!(": {r}")).unwrap_or_default()
             ),
         );
     }
     match trap {
-        Some(Trap::Interrupt) => Error::new(
-            ErrorKind::Deadline,
+        Some(Trap::Interrupt) => match state.deadline_hit {
+            Some(DeadlineHit::Call) => Error::new(
+                ErrorKind::Deadline,
+                format!(
+                    "the guest ran for {:.1} s without calling the host, past its call deadline \
+                     of {} s ({})",
+                    state.last_host_call.elapsed().as_secs_f64(),
+                    limits.call_deadline().as_secs_f64(),
+                    setting::CALL_DEADLINE.describe()
+                ),
+            ),
+            _ => Error::new(
+                ErrorKind::Deadline,
+                format!(
+                    "the task ran for {:.1} s, past its deadline of {} s ({})",
+                    started.elapsed().as_secs_f64(),
+                    limits.task_deadline().as_secs_f64(),
+                    setting::TASK_DEADLINE.describe()
+                ),
+            ),
+        },
+        Some(Trap::OutOfFuel) => Error::new(
+            ErrorKind::FuelExhausted,
             format!(
-                "the task ran for {:.1} s, past its deadline of {} s",
-                started.elapsed().as_secs_f64(),
-                limits.task_deadline().as_secs()
+                "the guest used up its fuel budget of {} ({})",
+                limits.fuel().unwrap_or_default(),
+                setting::FUEL.describe()
             ),
         ),
         Some(Trap::StackOverflow) => Error::new(
             ErrorKind::StackOverflow,
             format!(
-                "the guest overflowed its {} KiB stack",
-                limits.max_wasm_stack() >> 10
+                "the guest overflowed its {} KiB stack ({})",
+                limits.max_wasm_stack() >> 10,
+                setting::STACK.describe()
             ),
         ),
         _ => match reported {

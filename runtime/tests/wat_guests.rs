@@ -12,7 +12,7 @@ use sparkwasm_abi::{
     TypeRef, ABI_VERSION, BROADCAST_UNKNOWN, SPARK_FILES_GUEST_DIR,
 };
 use sparkwasm_runtime::{
-    BroadcastRead, Error, ErrorKind, InputBatch, Limits, Runtime, TaskIo, TaskOutput,
+    BroadcastRead, Error, ErrorKind, InputBatch, Policy, Runtime, TaskIo, TaskOutput,
     TaskPartitioner, TaskReport, TaskRequest, TaskStep,
 };
 
@@ -139,8 +139,8 @@ fn request() -> TaskRequest {
     }
 }
 
-fn runtime(limits: Limits) -> Runtime<MemoryIo> {
-    Runtime::new(limits).expect("engine starts")
+fn runtime(policy: Policy) -> Runtime<MemoryIo> {
+    Runtime::new(policy).expect("engine starts")
 }
 
 /// Runs `body` (with `data`) as a task.
@@ -171,7 +171,7 @@ const ECHO_SPEC: &str = r#"
 
 #[test]
 fn an_infinite_loop_hits_the_deadline_quickly() {
-    let mut rt = runtime(Limits::default().with_task_deadline(Duration::from_millis(200)));
+    let mut rt = runtime(Policy::default().with_task_deadline(Duration::from_millis(200)));
     let started = Instant::now();
     let (_, err) = run_failing(&mut rt, "(loop (br 0)) i32.const 0");
     assert_eq!(err.kind(), ErrorKind::Deadline, "{err}");
@@ -180,14 +180,14 @@ fn an_infinite_loop_hits_the_deadline_quickly() {
 
 #[test]
 fn runaway_recursion_is_a_stack_overflow() {
-    let mut rt = runtime(Limits::default());
+    let mut rt = runtime(Policy::default());
     let (_, err) = run_failing(&mut rt, "i32.const 0 call $recurse");
     assert_eq!(err.kind(), ErrorKind::StackOverflow, "{err}");
 }
 
 #[test]
 fn growing_memory_past_the_cap_is_a_memory_limit() {
-    let mut rt = runtime(Limits::default().with_memory_bytes(8 << 20));
+    let mut rt = runtime(Policy::default().with_memory_bytes(8 << 20));
     let (_, err) = run_failing(
         &mut rt,
         "(loop (br_if 0 (i32.ne (memory.grow (i32.const 16)) (i32.const -1)))) unreachable",
@@ -197,7 +197,7 @@ fn growing_memory_past_the_cap_is_a_memory_limit() {
 
 #[test]
 fn output_that_lies_about_its_length_never_leaves_the_sandbox() {
-    let mut rt = runtime(Limits::default());
+    let mut rt = runtime(Policy::default());
     // A record header claiming 1000 bytes (big-endian 0x3e8) with 4 bytes behind it.
     let (io, err) = run_failing(
         &mut rt,
@@ -212,7 +212,7 @@ fn output_that_lies_about_its_length_never_leaves_the_sandbox() {
 
 #[test]
 fn a_buffer_outside_guest_memory_is_a_fault_not_a_host_crash() {
-    let mut rt = runtime(Limits::default());
+    let mut rt = runtime(Policy::default());
     for body in [
         "(drop (call $output (i32.const 65000) (i32.const 100000))) i32.const 0",
         "(drop (call $broadcast_read (i64.const 1) (i32.const 65000) (i32.const 100000))) i32.const 0",
@@ -225,7 +225,7 @@ fn a_buffer_outside_guest_memory_is_a_fault_not_a_host_crash() {
 
 #[test]
 fn shuffle_output_must_name_partitions_in_range() {
-    let mut rt = runtime(Limits::default());
+    let mut rt = runtime(Policy::default());
     let mut req = request();
     req.output = TaskOutput::Shuffle {
         partitions: 3,
@@ -248,7 +248,7 @@ fn shuffle_output_must_name_partitions_in_range() {
 
 #[test]
 fn count_output_is_exactly_one_record() {
-    let mut rt = runtime(Limits::default());
+    let mut rt = runtime(Policy::default());
     let mut req = request();
     req.output = TaskOutput::Count;
     let one = "(drop (call $emit (i32.const 0x8000) (i32.const 3)))";
@@ -293,7 +293,7 @@ fn count_output_is_exactly_one_record() {
 
 #[test]
 fn the_guest_gets_a_v2_spec_with_handles_info_args_and_bindings() {
-    let mut rt = runtime(Limits::default());
+    let mut rt = runtime(Policy::default());
     let mut req = request();
     req.steps.push(TaskStep {
         kind: StepKind::FoldAll,
@@ -366,7 +366,7 @@ fn the_guest_gets_a_v2_spec_with_handles_info_args_and_bindings() {
 
 #[test]
 fn an_unknown_function_anywhere_is_a_typed_error() {
-    let mut rt = runtime(Limits::default());
+    let mut rt = runtime(Policy::default());
     let mut unknown_step = request();
     unknown_step.steps[0].functions = vec!["nope".into()];
     let mut unknown_source = request();
@@ -410,7 +410,7 @@ fn broadcast_result(io: &MemoryIo) -> (i64, Vec<u8>) {
 #[test]
 fn broadcast_read_copies_a_bound_value_into_guest_memory() {
     let value = b"\x80\x05\x95hello broadcast.";
-    let mut rt = runtime(Limits::default());
+    let mut rt = runtime(Policy::default());
     let mut req = request();
     req.broadcasts = vec![Binding {
         name: "lookup".into(),
@@ -433,7 +433,7 @@ fn broadcast_read_copies_a_bound_value_into_guest_memory() {
 #[test]
 fn broadcast_read_into_a_small_buffer_asks_for_more_and_writes_nothing() {
     let value = [7u8; 40];
-    let mut rt = runtime(Limits::default());
+    let mut rt = runtime(Policy::default());
     let mut req = request();
     req.broadcasts = vec![Binding {
         name: "b".into(),
@@ -454,7 +454,7 @@ fn broadcast_read_into_a_small_buffer_asks_for_more_and_writes_nothing() {
 
 #[test]
 fn broadcast_read_of_an_unknown_or_unbound_id_is_broadcast_unknown() {
-    let mut rt = runtime(Limits::default());
+    let mut rt = runtime(Policy::default());
     let mut req = request();
     req.broadcasts = vec![Binding {
         name: "b".into(),
@@ -501,7 +501,7 @@ const UPDATE_BODY: &str = r#"
 
 #[test]
 fn accumulator_updates_are_collected_in_order_and_returned() {
-    let mut rt = runtime(Limits::default());
+    let mut rt = runtime(Policy::default());
     let (io, result) = run(
         &mut rt,
         UPDATES,
@@ -523,8 +523,8 @@ fn accumulator_updates_are_collected_in_order_and_returned() {
 #[test]
 fn accumulator_updates_past_the_limits_are_refused_and_fail_the_task() {
     for limits in [
-        Limits::default().with_accumulator_updates_per_task(1),
-        Limits::default().with_accumulator_bytes_per_task(20),
+        Policy::default().with_accumulator_updates_per_task(1),
+        Policy::default().with_accumulator_bytes_per_task(20),
     ] {
         let mut rt = runtime(limits);
         let (io, result) = run(
@@ -610,7 +610,7 @@ const FD_WRITE: u64 = 1 << 6;
 const O_CREAT: u32 = 1;
 
 fn run_sparkfiles(dir: Option<&Path>, path: &str, oflags: u32, rights: u64) -> (i32, i32, Vec<u8>) {
-    let mut rt = runtime(Limits::default());
+    let mut rt = runtime(Policy::default());
     let mut req = request();
     req.spark_files_dir = dir.map(Path::to_path_buf);
     let (data, body) = open_and_read(path, oflags, rights);
@@ -626,7 +626,7 @@ fn spark_files_are_readable_at_fd_3_and_the_spec_says_so() {
     assert_eq!((open, read), (0, 0));
     assert_eq!(content, b"spark files!");
 
-    let mut rt = runtime(Limits::default());
+    let mut rt = runtime(Policy::default());
     let mut req = request();
     req.spark_files_dir = Some(files.dir());
     let (io, result) = run(&mut rt, "", ECHO_SPEC, &req, MemoryIo::default());
@@ -670,7 +670,7 @@ fn without_the_grant_there_is_no_preopen() {
     let missing = files.root.join("missing");
     let (open, _, _) = run_sparkfiles(Some(&missing), "data.txt", 0, FD_READ);
     assert_eq!(open, EBADF);
-    let mut rt = runtime(Limits::default());
+    let mut rt = runtime(Policy::default());
     let (io, result) = run(&mut rt, "", ECHO_SPEC, &request(), MemoryIo::default());
     result.unwrap();
     let spec: TaskSpec = postcard::from_bytes(&io.records()[0]).unwrap();

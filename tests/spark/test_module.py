@@ -368,6 +368,7 @@ def test_encode_command_round_trips() -> None:
         "accumulators": {},
         "spark_files": True,
         "function_names": {"split_words": "flat_map", "with_one": "map", "add": "reduce"},
+        "policy": {},
     }
     assert list(parsed) == [
         "module_digest",
@@ -380,6 +381,7 @@ def test_encode_command_round_trips() -> None:
         "accumulators",
         "spark_files",
         "function_names",
+        "policy",
     ]
 
 
@@ -442,7 +444,8 @@ def test_step_kinds_are_the_abi_step_kinds() -> None:
     from pathlib import Path
 
     abi = (Path(__file__).resolve().parents[2] / "guest-sdk" / "abi" / "src" / "lib.rs").read_text()
-    body = abi[abi.index("pub enum StepKind {") : abi.index("/// The kinds of [`StepKind::Join`]")]
+    start = abi.index("pub enum StepKind {")
+    body = abi[start : abi.index("\n}\n", start)]
     variants = re.findall(r"^    ([A-Z][A-Za-z]*),$", body, re.M)
     snake = [re.sub(r"(?<!^)([A-Z])", r"_\1", v).lower() for v in variants]
     assert snake == list(STEP_KINDS)

@@ -10,7 +10,7 @@ use sparkwasm_abi::{
     Binding, InputEncoding, Side, StepKind, TaskInfo, Value, BATCH_TYPED, BATCH_VALUES,
 };
 use sparkwasm_runtime::{
-    BroadcastRead, ErrorKind, InputBatch, Limits, Runtime, TaskIo, TaskOutput, TaskPartitioner,
+    BroadcastRead, ErrorKind, InputBatch, Policy, Runtime, TaskIo, TaskOutput, TaskPartitioner,
     TaskRequest, TaskStep,
 };
 use sparkwasm_tests::{module_bytes, TYPED_GUEST, WORDCOUNT};
@@ -135,8 +135,8 @@ fn request(
     }
 }
 
-fn runtime(limits: Limits) -> Runtime<MemoryIo> {
-    Runtime::new(limits).expect("engine starts")
+fn runtime(policy: Policy) -> Runtime<MemoryIo> {
+    Runtime::new(policy).expect("engine starts")
 }
 
 fn run(
@@ -164,7 +164,7 @@ fn ints_batches(values: &[i64], per_batch: usize) -> Vec<Option<Vec<u8>>> {
 #[test]
 fn map_then_filter_over_pickled_ints_matches_rust() {
     let values: Vec<i64> = (-500..2500).collect();
-    let mut rt = runtime(Limits::default());
+    let mut rt = runtime(Policy::default());
     let req = request(
         InputEncoding::PickleBatch,
         "triple_plus_one",
@@ -200,7 +200,7 @@ fn word_count_pipeline_with_shuffle_output_partitions_and_combines() {
         "fox fox",
     ];
     let records = lines.iter().map(|l| Some(l.as_bytes().to_vec())).collect();
-    let mut rt = runtime(Limits::default());
+    let mut rt = runtime(Policy::default());
     let req = request(
         InputEncoding::Utf8,
         "split_words",
@@ -281,7 +281,7 @@ fn word_count_pipeline_with_shuffle_output_partitions_and_combines() {
 
 #[test]
 fn a_guest_panic_is_a_typed_error_with_its_message_and_the_runtime_serves_on() {
-    let mut rt = runtime(Limits::default());
+    let mut rt = runtime(Policy::default());
     let req = request(
         InputEncoding::PickleBatch,
         "explode",
@@ -311,7 +311,7 @@ fn a_guest_panic_is_a_typed_error_with_its_message_and_the_runtime_serves_on() {
 
 #[test]
 fn a_python_int_that_does_not_fit_is_an_error_naming_its_position() {
-    let mut rt = runtime(Limits::default());
+    let mut rt = runtime(Policy::default());
     let req = request(
         InputEncoding::PickleBatch,
         "small_double",
@@ -335,7 +335,7 @@ fn a_python_int_that_does_not_fit_is_an_error_naming_its_position() {
 
 #[test]
 fn null_text_records_become_none_for_option_inputs() {
-    let mut rt = runtime(Limits::default());
+    let mut rt = runtime(Policy::default());
     let req = request(
         InputEncoding::Utf8,
         "maybe_len",
@@ -358,7 +358,7 @@ fn null_text_records_become_none_for_option_inputs() {
 #[test]
 fn a_record_larger_than_the_guest_buffer_is_delivered_whole() {
     let big = "x".repeat(3 << 20);
-    let mut rt = runtime(Limits::default());
+    let mut rt = runtime(Policy::default());
     let req = request(
         InputEncoding::Utf8,
         "upper",
@@ -380,7 +380,7 @@ fn a_record_larger_than_the_guest_buffer_is_delivered_whole() {
 
 #[test]
 fn digest_mismatch_is_refused() {
-    let mut rt = runtime(Limits::default());
+    let mut rt = runtime(Policy::default());
     let bytes = module_bytes(TYPED_GUEST);
     let wrong = "0".repeat(64);
     let err = rt.load(&bytes, &wrong).err().expect("refused");
@@ -390,7 +390,7 @@ fn digest_mismatch_is_refused() {
 #[test]
 fn the_memory_cap_is_a_typed_error() {
     // flat_map n -> 0..n materialises a Vec<i64> of n elements: 8 * 40M bytes > 64 MiB.
-    let mut rt = runtime(Limits::default().with_memory_bytes(64 << 20));
+    let mut rt = runtime(Policy::default().with_memory_bytes(64 << 20));
     let req = request(
         InputEncoding::PickleBatch,
         "range_to",
@@ -408,7 +408,7 @@ fn the_memory_cap_is_a_typed_error() {
 
 #[test]
 fn add_broadcast_offset_reads_its_broadcast_through_the_sdk() {
-    let mut rt = runtime(Limits::default());
+    let mut rt = runtime(Policy::default());
     let mut req = request(
         InputEncoding::PickleBatch,
         "add_broadcast_offset",
@@ -439,7 +439,7 @@ fn add_broadcast_offset_reads_its_broadcast_through_the_sdk() {
 
 #[test]
 fn count_into_acc_sends_one_checked_update_per_accumulator() {
-    let mut rt = runtime(Limits::default());
+    let mut rt = runtime(Policy::default());
     let mut req = request(
         InputEncoding::PickleBatch,
         "count_into_acc",

@@ -693,7 +693,11 @@ mod tests {
     fn step_kinds_are_listed_once_in_variant_order_with_their_serde_names() {
         for (index, kind) in StepKind::ALL.iter().enumerate() {
             // postcard encodes a unit variant as its index (one byte below 128).
-            assert_eq!(postcard::to_allocvec(kind).unwrap(), vec![index as u8], "{kind:?}");
+            assert_eq!(
+                postcard::to_allocvec(kind).unwrap(),
+                vec![index as u8],
+                "{kind:?}"
+            );
             let json = serde_json::to_string(kind).unwrap();
             assert_eq!(json, format!("\"{}\"", kind.as_str()));
         }

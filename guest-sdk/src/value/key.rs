@@ -107,9 +107,10 @@ fn fold_value(input: &mut Decoder<'_>, out: &mut Vec<u8>, depth: u32) -> Result<
         TAG_FLOAT => float(out, input.float()?),
         TAG_STR | TAG_BYTES => {
             let len = input.len()?;
-            let (bytes, rest) = input.input.split_at_checked(len).ok_or_else(|| {
-                ValueError("the value encoding ends early".into())
-            })?;
+            let (bytes, rest) = input
+                .input
+                .split_at_checked(len)
+                .ok_or_else(|| ValueError("the value encoding ends early".into()))?;
             input.input = rest;
             out.push(tag);
             put_varint(out, len as u64);
@@ -176,9 +177,18 @@ mod tests {
         assert_eq!(one, canonical(&Value::Int(1)));
         assert_eq!(identity_of(&Value::Bool(true)), one);
         assert_eq!(identity_of(&Value::Float(1.0)), one);
-        assert_eq!(identity_of(&Value::Bool(false)), identity_of(&Value::Int(0)));
-        assert_eq!(identity_of(&Value::Float(-0.0)), identity_of(&Value::Int(0)));
-        assert_eq!(identity_of(&Value::Float(-2.0)), identity_of(&Value::Int(-2)));
+        assert_eq!(
+            identity_of(&Value::Bool(false)),
+            identity_of(&Value::Int(0))
+        );
+        assert_eq!(
+            identity_of(&Value::Float(-0.0)),
+            identity_of(&Value::Int(0))
+        );
+        assert_eq!(
+            identity_of(&Value::Float(-2.0)),
+            identity_of(&Value::Int(-2))
+        );
         let big = 1u64 << 63;
         assert_eq!(
             identity_of(&Value::Float(big as f64)),

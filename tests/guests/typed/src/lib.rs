@@ -321,3 +321,17 @@ fn lines_pair(file: (String, String)) -> (String, i64) {
     let lines = file.1.lines().count() as i64;
     (file.0, lines)
 }
+
+// ---- cancellation ----
+
+/// Never returns: counts up from `x` forever, so only the host can end the task (Spark
+/// cancelling it, or the runtime's task deadline). `black_box` makes every step an
+/// observable effect to the optimizer, so the loop stays a real loop in the compiled module
+/// instead of being proven pointless.
+#[sparkwasm::map]
+fn spin_forever(x: i64) -> i64 {
+    let mut n = x;
+    loop {
+        n = std::hint::black_box(n.wrapping_add(1));
+    }
+}
