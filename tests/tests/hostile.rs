@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 use serde_pickle::{DeOptions, SerOptions};
 use sparkwasm_abi::{Binding, InputEncoding, Side, StepKind, TaskInfo, ABI_VERSION};
 use sparkwasm_runtime::{
-    digest_hex, Error, ErrorKind, InputBatch, LoadedModule, Policy, Runtime, TaskIo, TaskOutput,
-    TaskReport, TaskRequest, TaskStep,
+    digest_hex, Determinism, Error, ErrorKind, InputBatch, LoadedModule, Policy, Runtime, TaskIo,
+    TaskOutput, TaskReport, TaskRequest, TaskStep,
 };
 use sparkwasm_tests::module_bytes;
 
@@ -696,6 +696,57 @@ fn the_guest_environment_is_empty_and_holds_no_spark_secret() {
         let seen = sandbox.probe("environment", "", grant.as_deref());
         assert_eq!(seen, "vars=[]; args=[]; secret=None");
     }
+    sandbox.assert_still_serves();
+}
+
+#[test]
+fn nothing_a_guest_writes_survives_into_the_next_task() {
+    let sandbox = sandbox();
+    for _ in 0..3 {
+        let io = sandbox
+            .run(&map_ints("remember"), MemoryIo::ints([5]))
+            .succeeds();
+        assert_eq!(
+            io.unpickled::<i64>(),
+            vec![5],
+            "a fresh instance starts from zero"
+        );
+    }
+    sandbox.assert_still_serves();
+}
+
+#[test]
+fn deterministic_clocks_and_randomness_repeat_for_a_retried_task() {
+    let sandbox = sandbox();
+    let observe = |policy: &Policy, partition: i32, attempt: i32| -> (u128, u64) {
+        let mut request = task(StepKind::Map, "entropy", InputEncoding::Utf8);
+        request.info.partition_id = partition;
+        request.info.attempt_number = attempt;
+        request.info.stage_id = 7;
+        let (io, result) = sandbox.runtime.run_task_under(
+            policy,
+            &sandbox.hostile,
+            &request,
+            MemoryIo::lines(&[""]),
+        );
+        result.expect("the probe succeeds");
+        let seen: Vec<String> = io.unpickled();
+        let (micros, random) = seen[0].split_once(' ').expect("two numbers");
+        (micros.parse().unwrap(), random.parse().unwrap())
+    };
+    let deterministic = policy()
+        .with_clock(Determinism::Deterministic)
+        .with_random(Determinism::Deterministic);
+    let first = observe(&deterministic, 3, 0);
+    // A retry (another attempt of the same stage and partition) sees exactly the same.
+    assert_eq!(observe(&deterministic, 3, 1), first);
+    // The clock starts at the epoch; another partition gets other random bytes.
+    assert!(first.0 < 1_000_000, "{first:?}");
+    assert_ne!(observe(&deterministic, 4, 0).1, first.1);
+    // The real ones are the host's: now, and different every time.
+    let real = observe(&policy(), 3, 0);
+    assert!(real.0 > 1_600_000_000_000_000, "{real:?}");
+    assert_ne!(observe(&policy(), 3, 0).1, real.1);
     sandbox.assert_still_serves();
 }
 

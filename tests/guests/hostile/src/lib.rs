@@ -100,6 +100,27 @@ fn environment(_ignored: String) -> String {
     format!("vars={vars:?}; args={args:?}; secret={secret:?}")
 }
 
+/// Tries to carry state from one task to the next: adds its input to a global and returns
+/// the total. A fresh instance per task means every task starts from zero.
+#[sparkwasm::map]
+fn remember(x: i64) -> i64 {
+    static TOTAL: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+    TOTAL.fetch_add(x, std::sync::atomic::Ordering::Relaxed) + x
+}
+
+/// What the guest's clock and random source say: microseconds since the Unix epoch, and a
+/// hash keyed by std's `RandomState` (seeded from WASI `random_get` once per instance).
+#[sparkwasm::map]
+fn entropy(_ignored: String) -> String {
+    use std::hash::BuildHasher;
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros())
+        .unwrap_or(0);
+    let random = std::collections::hash_map::RandomState::new().hash_one(42u64);
+    format!("{micros} {random}")
+}
+
 /// Looks for the executor's working directory: what `current_dir` says, what listing `.`
 /// shows, and whether `name` (a file the test knows is in the host's working directory) can
 /// be read by its relative path.
