@@ -1,7 +1,8 @@
 //! Test fixture guest for the integration and Python differential tests: small functions of
 //! every kind over each family of element types (ints, floats, strings, tuples, bool, Option,
 //! u8, bytes, lists, dicts), functions using the task context, broadcasts, accumulators and
-//! SparkFiles, one that probes the sandbox, and one that panics on purpose.
+//! SparkFiles, one that probes the sandbox, one that panics on purpose, and one that never
+//! returns (`spin_forever`, for the cancellation and call-deadline tests).
 //!
 //! Every function is deliberately trivial so that a wrong result points at the SDK, the host
 //! or the codecs, not at the fixture.
