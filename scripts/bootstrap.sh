@@ -36,4 +36,4 @@ fi
 say "building sparkwasm-worker (release)"
 cargo build --release --locked -p sparkwasm-host
 say "building guest modules (wasm32-wasip1)"
-cargo build --release --locked --target wasm32-wasip1 -p wordcount -p typed-guest
+cargo build --release --locked --target wasm32-wasip1 -p wordcount -p typed-guest -p bench-guest

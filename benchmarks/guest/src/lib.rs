@@ -1,0 +1,22 @@
+//! Guest functions of the side-by-side benchmark (`benchmarks/run.py`): the narrow job's
+//! steps and the identity that measures the exchange itself. Each is the WASM twin of a
+//! Python lambda in the benchmark, so both sides compute the same answer.
+
+/// `x * 3 + 1` (the narrow job's map; Python `lambda x: x * 3 + 1`).
+#[sparkwasm::map]
+fn triple_plus_one(x: i64) -> i64 {
+    x * 3 + 1
+}
+
+/// Keeps multiples of four (the narrow job's filter; Python `lambda x: x % 4 == 0`).
+#[sparkwasm::filter]
+fn is_multiple_of_four(x: &i64) -> bool {
+    x % 4 == 0
+}
+
+/// The element unchanged: a pass through the worker that does no work, the ceiling of the
+/// exchange between the JVM and the worker.
+#[sparkwasm::map]
+fn identity(x: i64) -> i64 {
+    x
+}

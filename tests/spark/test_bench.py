@@ -1,0 +1,30 @@
+"""A smoke run of the side-by-side benchmark (benchmarks/run.py) at tiny sizes: every job
+runs on both sides, their results agree (the benchmark exits non-zero otherwise), and the
+JSON table has a row per job. Timings are not checked: they belong to the benchmark."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_benchmark_runs_every_job_and_the_sides_agree(tmp_path: Path) -> None:
+    table = tmp_path / "bench.json"
+    # Its own process: the benchmark makes its own SparkContext.
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--runs", "1", "--ints", "20000",
+         "--text-mb", "0.2", "--tiny-tasks", "4", "--json", str(table)],
+        capture_output=True, text=True, timeout=600, env=dict(os.environ),
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = {row["job"]: row for row in json.loads(table.read_text())["rows"]}
+    assert set(rows) == {"narrow", "identity", "jvm-only", "wordcount", "tiny-tasks"}
+    for name, row in rows.items():
+        assert row["python_s"] > 0
+        assert (row["sparkwasm_s"] is None) == (name == "jvm-only"), row
+    assert "| narrow" in done.stdout
