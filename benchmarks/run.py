@@ -15,12 +15,22 @@ Jobs (local[2] by default):
 * ``wordcount``: textFile (generated) → flatMap → map → reduceByKey → collect;
 * ``tiny-tasks``: 200 one-element tasks, the per-task overhead.
 
+Then, in fresh SparkContexts (one per run, alternating the sides; ``--fresh-runs``):
+
+* ``cold-start``: the first job of a fresh SparkContext (one task: daemon start, worker
+  start, and for sparkwasm loading the module, from the worker's on-disk module cache), and
+  ``cold-start-empty-cache``: the same with an empty module cache (the module is compiled);
+* ``worker-rss-mb``: the peak RSS of one worker process (``VmHWM``, the largest over the
+  context's workers; each serves one task at a time) after the narrow and word-count jobs,
+  at ``--rss-ints`` ints. Ratio = Python / sparkwasm (above 1: sparkwasm uses less).
+
 Run it with ``scripts/bench.sh`` (which builds everything first); see BENCHMARKS.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import random
 import re
@@ -45,14 +55,16 @@ def write_corpus(path: Path, megabytes: float, seed: int = 11) -> None:
     """About ``megabytes`` of lines of Zipf-distributed words."""
     rng = random.Random(seed)
     vocabulary = [f"w{i}" for i in range(5000)] + ["spark", "wasm", "rust", "python", "jvm"]
-    weights = [1.0 / (rank + 1) for rank in range(len(vocabulary))]
+    cumulative = list(itertools.accumulate(1.0 / (rank + 1) for rank in range(len(vocabulary))))
     target = int(megabytes * 1e6)
     written = 0
     with path.open("w", encoding="utf-8") as out:
         while written < target:
-            line = " ".join(rng.choices(vocabulary, weights, k=12)) + ".\n"
-            out.write(line)
-            written += len(line)
+            # 1000 lines of 12 words at a time (one `choices` call: cumulative weights once).
+            words = rng.choices(vocabulary, cum_weights=cumulative, k=12 * 1000)
+            lines = "".join(" ".join(words[i : i + 12]) + ".\n" for i in range(0, len(words), 12))
+            out.write(lines)
+            written += len(lines)
 
 
 def measure(run: Callable[[], Any]) -> Tuple[float, Any]:
@@ -101,6 +113,131 @@ def print_row(row: Dict[str, Any]) -> None:
     print(f"| {row['job']:<12} | {row['python_s']:>9.3f} | {wasm:>12} | {ratio:>7} |", flush=True)
 
 
+def new_context(master: str, environment: Optional[Dict[str, str]] = None) -> SparkContext:
+    conf = (
+        SparkConf()
+        .setMaster(master)
+        .setAppName("sparkwasm-benchmark")
+        .set("spark.ui.showConsoleProgress", "false")
+    )
+    for name, value in (environment or {}).items():
+        conf.set(f"spark.executorEnv.{name}", value)
+    sc = SparkContext(conf=conf)
+    sc.setLogLevel("ERROR")
+    return sc
+
+
+def worker_peak_rss_mb(marker: bytes) -> float:
+    """The largest peak RSS (VmHWM) among worker processes: processes whose command line
+    holds ``marker`` and whose parent's does too (the daemon's forks, not the daemon)."""
+    commands: Dict[int, Tuple[int, bytes]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes()
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        commands[int(entry.name)] = (parent, command)
+    peaks = []
+    for pid, (parent, command) in commands.items():
+        if marker in command and marker in commands.get(parent, (0, b""))[1]:
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            for line in status.splitlines():
+                if line.startswith("VmHWM:"):
+                    peaks.append(int(line.split()[1]) / 1024)
+    if not peaks:
+        raise SystemExit(f"benchmark: no worker process found for {marker!r}")
+    return max(peaks)
+
+
+def fresh_context_rows(args: argparse.Namespace, corpus: Path) -> List[Dict[str, Any]]:
+    """Cold start and worker memory, each measured in fresh SparkContexts (see the module
+    docstring), alternating Python and sparkwasm."""
+    samples: Dict[str, List[float]] = {
+        "python-cold": [],
+        "wasm-cold": [],
+        "wasm-cold-empty": [],
+        "python-rss": [],
+        "wasm-rss": [],
+    }
+    results: Dict[str, Any] = {}
+    text = str(corpus)
+    for round_ in range(args.fresh_runs + 1):  # round 0 warms the OS caches and the disk cache
+        for side in ("python", "wasm", "wasm-empty"):
+            with tempfile.TemporaryDirectory() as empty_cache:
+                environment = {"SPARKWASM_MODULE_CACHE": empty_cache} if side == "wasm-empty" else None
+                sc = new_context(args.master, environment)
+                try:
+                    started = time.perf_counter()
+                    if side == "python":
+                        first = sc.parallelize([1, 2, 3], 1).map(lambda x: x * 3 + 1).collect()
+                    else:
+                        guest = sparkwasm.load(sc, GUESTS / "bench_guest.wasm")
+                        first = sparkwasm.wrap(sc.parallelize([1, 2, 3], 1)).map(guest.triple_plus_one).collect()
+                    seconds = time.perf_counter() - started
+                    compare("cold-start", [4, 7, 10], first)
+                    if round_:
+                        samples[{"python": "python-cold", "wasm": "wasm-cold"}.get(side, "wasm-cold-empty")].append(seconds)
+                    if side == "wasm-empty":
+                        continue
+                    ints = sc.parallelize(range(args.rss_ints), 8)
+                    if side == "python":
+                        narrow = ints.map(lambda x: x * 3 + 1).filter(lambda x: x % 4 == 0).count()
+                        counts = sorted(
+                            sc.textFile(text)
+                            .flatMap(lambda line: [w for w in re.split(r"[^0-9a-z]+", line.lower()) if w])
+                            .map(lambda w: (w, 1))
+                            .reduceByKey(lambda a, b: a + b)
+                            .collect()
+                        )
+                        rss = worker_peak_rss_mb(b"pyspark.daemon")
+                    else:
+                        wc = sparkwasm.load(sc, GUESTS / "wordcount.wasm")
+                        narrow = (
+                            sparkwasm.wrap(ints)
+                            .map(guest.triple_plus_one)
+                            .filter(guest.is_multiple_of_four)
+                            .count()
+                        )
+                        counts = sorted(
+                            sparkwasm.wrap(sc.textFile(text))
+                            .flatMap(wc.split_words)
+                            .map(wc.with_one)
+                            .reduceByKey(wc.add)
+                            .collect()
+                        )
+                        rss = worker_peak_rss_mb(b"sparkwasm-worker")
+                    results.setdefault(side, (narrow, counts))
+                    if round_:
+                        samples[f"{side}-rss"].append(rss)
+                finally:
+                    sc.stop()
+        compare("worker-rss", results["python"], results["wasm"])
+    median = {name: statistics.median(values) for name, values in samples.items()}
+    rows = [
+        ("cold-start", median["python-cold"], median["wasm-cold"]),
+        ("cold-start-empty-cache", median["python-cold"], median["wasm-cold-empty"]),
+        ("worker-rss-mb", median["python-rss"], median["wasm-rss"]),
+    ]
+    out = []
+    for job, python_value, wasm_value in rows:
+        row = {
+            "job": job,
+            "python_s" if job != "worker-rss-mb" else "python_mb": round(python_value, 4),
+            "sparkwasm_s" if job != "worker-rss-mb" else "sparkwasm_mb": round(wasm_value, 4),
+            "ratio": round(python_value / wasm_value, 2),
+            "runs": args.fresh_runs,
+        }
+        out.append(row)
+        print(f"| {job:<12} | {python_value:>9.3f} | {wasm_value:>12.3f} | {row['ratio']:>6.2f}× |", flush=True)
+    return out
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--master", default="local[2]")
@@ -109,22 +246,23 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--text-mb", type=float, default=100.0, help="size of the word-count text")
     parser.add_argument("--tiny-tasks", type=int, default=200)
     parser.add_argument("--json", type=Path, help="also write the table here")
+    parser.add_argument(
+        "--jobs", help="comma-separated subset of the jobs to run (default: all of them)"
+    )
+    parser.add_argument(
+        "--fresh-runs", type=int, default=3, help="fresh-context runs per side (0: skip them)"
+    )
+    parser.add_argument("--rss-ints", type=int, default=2_000_000, help="ints of the memory job")
     args = parser.parse_args(argv)
 
-    conf = (
-        SparkConf()
-        .setMaster(args.master)
-        .setAppName("sparkwasm-benchmark")
-        .set("spark.ui.showConsoleProgress", "false")
-    )
-    sc = SparkContext(conf=conf)
-    sc.setLogLevel("ERROR")
+    sc = new_context(args.master)
     try:
         bench_guest = sparkwasm.load(sc, GUESTS / "bench_guest.wasm")
         wc = sparkwasm.load(sc, GUESTS / "wordcount.wasm")
         with tempfile.TemporaryDirectory() as tmp:
             ints = sc.parallelize(range(args.ints), 8).cache()
             ints.count()  # materialize the cache before anything is measured
+            selected = set(args.jobs.split(",")) if args.jobs else None
             corpus = Path(tmp) / "corpus.txt"
             write_corpus(corpus, args.text_mb)
             text = str(corpus)
@@ -171,10 +309,22 @@ def main(argv: Optional[List[str]] = None) -> int:
                     lambda: sparkwasm.wrap(tiny).map(bench_guest.triple_plus_one).collect(),
                 ),
             ]
+            if selected is not None:
+                unknown = selected - {name for name, _, _ in jobs}
+                if unknown:
+                    raise SystemExit(f"unknown job(s): {', '.join(sorted(unknown))}")
+                jobs = [job for job in jobs if job[0] in selected]
             print(f"\n{args.master}, {args.runs} measured runs per side after a warm-up; medians in seconds\n")
             print("| job          |  python s |  sparkwasm s |   ratio |")
             print("|---|---|---|---|")
             rows = bench(jobs, args.runs)
+            sc.stop()
+            if args.fresh_runs > 0:
+                print(f"\nfresh SparkContexts, {args.fresh_runs} runs per side after a warm-up; medians")
+                print("(seconds; worker-rss-mb in MiB)\n")
+                print("| job          |  python   |  sparkwasm   |   ratio |")
+                print("|---|---|---|---|")
+                rows += fresh_context_rows(args, corpus)
         if args.json:
             args.json.write_text(
                 json.dumps(
@@ -183,6 +333,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                         "ints": args.ints,
                         "text_mb": args.text_mb,
                         "tiny_tasks": args.tiny_tasks,
+                        "rss_ints": args.rss_ints,
                         "rows": rows,
                     },
                     indent=2,

@@ -23,8 +23,8 @@ use sparkwasm_abi::{InputEncoding, BATCH_TYPED, BATCH_VALUES, NULL_RECORD, RECOR
 use crate::element::Element;
 use crate::error::{pickle_message, Error};
 use crate::stream::Stream;
-use crate::value::pickle::{from_pickle, from_pickle_list};
-use crate::value::{decode_prefix, from_value, Value};
+use crate::value::pickle::{from_pickle, from_pickle_list, scan, Stop};
+use crate::value::{decode_prefix, from_scalar, from_value, Value, ValueError};
 use crate::{host, task};
 
 /// Size of the input buffer before any record asked for more: large enough that a batch
@@ -191,6 +191,12 @@ trait Decode {
     type Item;
     /// The next element, `Ok(None)` at the end of the input.
     fn next(&mut self, reader: &mut RecordReader) -> Result<Option<Self::Item>, Error>;
+
+    /// An element already decoded and waiting, if any (the fast path of [`Self::next`]).
+    #[inline]
+    fn decoded(&mut self) -> Option<Self::Item> {
+        None
+    }
 }
 
 /// The typed input stream: on the first error it records the task's failure and ends.
@@ -213,7 +219,12 @@ impl<D: Decode> Source<D> {
 impl<D: Decode> Iterator for Source<D> {
     type Item = D::Item;
 
+    #[inline]
     fn next(&mut self) -> Option<D::Item> {
+        // Most calls hand out an element already decoded from the current batch.
+        if let Some(item) = self.decoder.decoded() {
+            return Some(item);
+        }
         if self.done {
             return None;
         }
@@ -264,6 +275,11 @@ impl<T> PickleBatch<T> {
 impl<T: Element> Decode for PickleBatch<T> {
     type Item = T;
 
+    #[inline]
+    fn decoded(&mut self) -> Option<T> {
+        self.queue.pop_front()
+    }
+
     fn next(&mut self, reader: &mut RecordReader) -> Result<Option<T>, Error> {
         loop {
             if let Some(item) = self.queue.pop_front() {
@@ -296,6 +312,17 @@ pub(crate) fn decode_pickle_list<T: Element>(
     bytes: &[u8],
     out: &mut VecDeque<T>,
 ) -> Result<(), (Option<u64>, String)> {
+    // Flat lists of scalars (most batches) are read straight into `T`; the rest by
+    // serde-pickle, after discarding what the fast path had read.
+    let before = out.len();
+    match scan(bytes, |scalar| {
+        out.push_back(from_scalar::<T>(scalar)?);
+        Ok::<(), ValueError>(())
+    }) {
+        Ok(()) => return Ok(()),
+        Err(Stop::Sink(element, err)) => return Err((Some(element), err.0)),
+        Err(Stop::NotFlat) => out.truncate(before),
+    }
     let mut de = serde_pickle::Deserializer::new(bytes, serde_pickle::DeOptions::new());
     let mut position = ListPosition::Outside;
     let seed = ListSeed {
@@ -634,6 +661,11 @@ struct PickleBatchValues {
 
 impl Decode for PickleBatchValues {
     type Item = Value;
+
+    #[inline]
+    fn decoded(&mut self) -> Option<Value> {
+        self.queue.pop_front()
+    }
 
     fn next(&mut self, reader: &mut RecordReader) -> Result<Option<Value>, Error> {
         loop {

@@ -91,6 +91,12 @@ pub use sparkwasm_macros::{
     map_partitions_with_index, partitioner, reduce, seq_op,
 };
 
+/// The SDK's batch codecs for the micro-benchmarks (`benches/codec.rs`); not part of the API.
+#[cfg(feature = "bench-internals")]
+#[doc(hidden)]
+#[path = "bench_api.rs"]
+pub mod __bench;
+
 /// What the attribute macros expand to; not part of the public API and may change at any time.
 #[doc(hidden)]
 pub mod codegen {

@@ -378,6 +378,78 @@ fn close_binary(out: &mut Output, start: usize, count: u32) -> Result<(), Error>
     out.flush_if_full()
 }
 
+/// The pickle and binary writers above, writing into a caller's buffer instead of the
+/// task's: the way in for the micro-benchmarks (`crate::__bench`, feature
+/// `bench-internals`). Each call replaces the buffer's contents with the records `rows` make.
+/// A call whose records reach [`FLUSH_AT`] would hand them to the host (the native test host
+/// off wasm), leaving only the rest in the buffer: keep benchmark batches below it.
+#[cfg(feature = "bench-internals")]
+pub(crate) mod bench {
+    use serde::Serialize;
+
+    use super::{write_binary, write_pickle, Batching, Output};
+    use crate::error::Error;
+    use crate::value::pickle::Pickled;
+    use crate::value::{canonical_append, encode_append, Value};
+
+    /// Runs `write` on an [`Output`] that borrows `records`' allocation.
+    fn into_buffer(
+        records: &mut Vec<u8>,
+        write: impl FnOnce(&mut Output) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        records.clear();
+        let mut out = Output {
+            buf: std::mem::take(records),
+        };
+        let result = write(&mut out);
+        *records = out.buf;
+        result
+    }
+
+    /// Typed elements as pickle output records (a typed stream's `TypedSink::Pickle`).
+    pub(crate) fn typed_pickle<T: Serialize>(
+        rows: &[T],
+        records: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        into_buffer(records, |out| {
+            write_pickle(rows.iter(), "a benchmark element", out, Batching::Batches)
+        })
+    }
+
+    /// Values as pickle output records (a dynamic stream's `ValueSink::Pickle`).
+    pub(crate) fn values_pickle(rows: &[Value], records: &mut Vec<u8>) -> Result<(), Error> {
+        into_buffer(records, |out| {
+            write_pickle(
+                rows.iter().map(Pickled),
+                "a Python value",
+                out,
+                Batching::Batches,
+            )
+        })
+    }
+
+    /// Typed elements as binary output records (a typed stream's `TypedSink::Binary`).
+    pub(crate) fn typed_binary<T: Serialize>(
+        rows: &[T],
+        records: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        into_buffer(records, |out| {
+            write_binary(rows.iter(), "a benchmark element", out, |row, buf| {
+                encode_append(*row, buf).map_err(String::from)
+            })
+        })
+    }
+
+    /// Values as binary output records (a dynamic stream's `ValueSink::Binary`).
+    pub(crate) fn values_binary(rows: &[Value], records: &mut Vec<u8>) -> Result<(), Error> {
+        into_buffer(records, |out| {
+            write_binary(rows.iter(), "a Python value", out, |row, buf| {
+                canonical_append(row, buf).map_err(String::from)
+            })
+        })
+    }
+}
+
 /// How shuffle keys map to reduce partitions, resolved by the planner.
 pub(crate) enum KeyPartitioner {
     /// `partition_of(canonical(key))`.

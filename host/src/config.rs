@@ -11,6 +11,8 @@
 //! | `SPARK_REUSE_WORKER` | serve further tasks on a connection after one completes |
 //! | `SPARKWASM_MAX_*`, `SPARKWASM_STACK_KB`, ... | the operator's policy ceilings ([`setting`]) |
 //! | `SPARKWASM_ALLOWED_DIGESTS` | the only module digests this worker runs (comma-separated SHA-256 hex) |
+//! | `SPARKWASM_MODULE_CACHE` | directory of the compiled-module cache, or `off` (default `$XDG_CACHE_HOME/sparkwasm/modules`, else `$HOME/.cache/sparkwasm/modules`) |
+//! | `SPARKWASM_PROFILER` | `perfmap`: write `/tmp/perf-<pid>.map` so `perf` names guest functions (default `none`) |
 //!
 //! Every `SPARKWASM_*` variable must be one of these (or `SPARKWASM_WORKER`, the driver's):
 //! a misspelt ceiling is an error, never silently ignored. Such an error does not stop the
@@ -18,15 +20,18 @@
 //! reaches the person reading Spark's exception.
 
 use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use sparkwasm_protocol::SparkVersion;
-use sparkwasm_runtime::{setting, Determinism, Policy};
+use sparkwasm_runtime::{setting, Determinism, EngineOptions, Policy};
 
 /// Variables of the `SPARKWASM_` family that are not policy settings.
 const OTHER_VARIABLES: &[&str] = &[
     "SPARKWASM_SPARK_VERSION",
     "SPARKWASM_ALLOWED_DIGESTS",
+    "SPARKWASM_MODULE_CACHE",
+    "SPARKWASM_PROFILER",
     // The driver's (where the worker binary is); executors in local mode inherit the
     // driver's environment, so it may be present.
     "SPARKWASM_WORKER",
@@ -47,6 +52,8 @@ pub struct WorkerConfig {
     pub ceilings: Policy,
     /// The only module digests allowed, when the operator pinned them.
     pub allowed_digests: Option<BTreeSet<String>>,
+    /// The engine's module cache and profiling.
+    pub engine: EngineOptions,
     /// Why the operator's settings are unusable (then every task fails with it, and
     /// `ceilings` are the defaults, used only to size what is read before failing).
     pub invalid: Option<String>,
@@ -73,10 +80,11 @@ impl WorkerConfig {
                     .to_owned(),
             ),
         };
-        let operator = operator_settings(&vars);
-        let (ceilings, allowed_digests, invalid) = match operator {
-            Ok((ceilings, digests)) => (ceilings, digests, None),
-            Err(why) => (Policy::default(), None, Some(why)),
+        let operator = operator_settings(&vars)
+            .and_then(|(ceilings, digests)| Ok((ceilings, digests, engine_options(&lookup)?)));
+        let (ceilings, allowed_digests, engine, invalid) = match operator {
+            Ok((ceilings, digests, engine)) => (ceilings, digests, engine, None),
+            Err(why) => (Policy::default(), None, EngineOptions::default(), Some(why)),
         };
         WorkerConfig {
             spark_version,
@@ -86,9 +94,44 @@ impl WorkerConfig {
                 .is_some_and(|v| v.eq_ignore_ascii_case("true")),
             ceilings,
             allowed_digests,
+            engine,
             invalid,
         }
     }
+}
+
+/// The module cache directory and the profiler, from `SPARKWASM_MODULE_CACHE` and
+/// `SPARKWASM_PROFILER`.
+fn engine_options(lookup: &impl Fn(&str) -> Option<String>) -> Result<EngineOptions, String> {
+    let module_cache = match lookup("SPARKWASM_MODULE_CACHE") {
+        Some(dir) if dir.trim().eq_ignore_ascii_case("off") => None,
+        Some(dir) if dir.trim().is_empty() => {
+            return Err("SPARKWASM_MODULE_CACHE is empty; give a directory or `off`".into())
+        }
+        Some(dir) => Some(PathBuf::from(dir)),
+        None => lookup("XDG_CACHE_HOME")
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| {
+                lookup("HOME")
+                    .filter(|d| !d.is_empty())
+                    .map(|home| PathBuf::from(home).join(".cache"))
+            })
+            .map(|base| base.join("sparkwasm").join("modules")),
+    };
+    let perf_map = match lookup("SPARKWASM_PROFILER").as_deref().map(str::trim) {
+        None | Some("none") => false,
+        Some("perfmap") => true,
+        Some(other) => {
+            return Err(format!(
+                "SPARKWASM_PROFILER must be none or perfmap, got {other:?}"
+            ))
+        }
+    };
+    Ok(EngineOptions {
+        module_cache,
+        perf_map,
+    })
 }
 
 /// The operator's ceilings and digest allow-list, or why they are unusable.
@@ -279,6 +322,36 @@ mod tests {
         assert_eq!(c.ceilings.clock(), Determinism::Real);
         assert_eq!(c.ceilings.max_wasm_stack(), 512 << 10);
         assert_eq!(c.allowed_digests, None);
+    }
+
+    #[test]
+    fn the_module_cache_defaults_under_the_user_cache_and_can_be_moved_or_turned_off() {
+        let home = config(&[("HOME", "/home/spark")]).unwrap();
+        assert_eq!(
+            home.engine.module_cache,
+            Some(PathBuf::from("/home/spark/.cache/sparkwasm/modules"))
+        );
+        assert!(!home.engine.perf_map);
+        let xdg = config(&[("HOME", "/home/spark"), ("XDG_CACHE_HOME", "/var/cache/u")]).unwrap();
+        assert_eq!(
+            xdg.engine.module_cache,
+            Some(PathBuf::from("/var/cache/u/sparkwasm/modules"))
+        );
+        let moved = config(&[("SPARKWASM_MODULE_CACHE", "/srv/wasm")]).unwrap();
+        assert_eq!(moved.engine.module_cache, Some(PathBuf::from("/srv/wasm")));
+        let off = config(&[("HOME", "/home/spark"), ("SPARKWASM_MODULE_CACHE", "off")]).unwrap();
+        assert_eq!(off.engine.module_cache, None);
+        assert_eq!(
+            config(&[]).unwrap().engine.module_cache,
+            None,
+            "no HOME, no cache"
+        );
+        let profiled = config(&[("SPARKWASM_PROFILER", "perfmap")]).unwrap();
+        assert!(profiled.engine.perf_map);
+        let bad = config(&[("SPARKWASM_PROFILER", "vtune")]).unwrap_err();
+        assert!(bad.contains("SPARKWASM_PROFILER"), "{bad}");
+        let empty = config(&[("SPARKWASM_MODULE_CACHE", " ")]).unwrap_err();
+        assert!(empty.contains("SPARKWASM_MODULE_CACHE"), "{empty}");
     }
 
     #[test]

@@ -218,8 +218,15 @@ impl Connection {
             .map_err(|e| TaskFailure(context_of(&format!("sandbox policy: {e}"))))?;
 
         if self.runtime.is_none() {
-            let runtime = Runtime::new(self.config.ceilings.clone())
-                .map_err(|e| TaskFailure(context_of(&format!("cannot start the sandbox: {e}"))))?;
+            let runtime =
+                Runtime::with_options(self.config.ceilings.clone(), self.config.engine.clone())
+                    .map_err(|e| {
+                        TaskFailure(context_of(&format!("cannot start the sandbox: {e}")))
+                    })?;
+            if let Some(why) = runtime.module_cache_error() {
+                // The executor's log; tasks run on, compiling each module once per process.
+                eprintln!("sparkwasm worker: {why}");
+            }
             self.runtime = Some(runtime);
         }
         let runtime = self.runtime.as_mut().expect("just created");

@@ -14,6 +14,7 @@ mod capture;
 mod error;
 mod inspect;
 mod io;
+mod module_cache;
 mod policy;
 mod sandbox;
 
@@ -22,8 +23,8 @@ pub use inspect::{digest_hex, inspect, ModuleInfo};
 pub use io::{BroadcastRead, InputBatch, TaskIo};
 pub use policy::{setting, Determinism, Policy};
 pub use sandbox::{
-    LoadedModule, Runtime, TaskOutput, TaskPartitioner, TaskReport, TaskRequest, TaskState,
-    TaskStep,
+    EngineOptions, LoadedModule, ModuleSource, Runtime, TaskOutput, TaskPartitioner, TaskReport,
+    TaskRequest, TaskState, TaskStep,
 };
 pub use sparkwasm_abi::{
     Binding, FunctionDescriptor, FunctionKind, InputEncoding, OutputSpec, Side, StepKind, TaskInfo,

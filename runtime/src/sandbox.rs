@@ -36,6 +36,7 @@ use crate::capture::BoundedPipe;
 use crate::error::{Error, ErrorKind};
 use crate::inspect::{digest_hex, inspect, ModuleInfo};
 use crate::io::{BroadcastRead, InputBatch, TaskIo};
+use crate::module_cache::ModuleCache;
 use crate::policy::{setting, Determinism, Policy};
 
 /// How many instances may be alive at once in one process. A worker process runs one task
@@ -50,6 +51,7 @@ pub struct LoadedModule<I: TaskIo> {
     /// for a fuel budget (most never do).
     bytes: Arc<[u8]>,
     metered: OnceLock<Result<InstancePre<TaskState<I>>, Error>>,
+    source: ModuleSource,
 }
 
 impl<I: TaskIo> LoadedModule<I> {
@@ -57,6 +59,33 @@ impl<I: TaskIo> LoadedModule<I> {
     pub fn info(&self) -> &ModuleInfo {
         &self.info
     }
+
+    /// Where the compiled module came from.
+    pub fn source(&self) -> ModuleSource {
+        self.source
+    }
+}
+
+/// Where a [`LoadedModule`]'s machine code came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModuleSource {
+    /// Compiled by this process.
+    Compiled,
+    /// Loaded from the on-disk module cache ([`EngineOptions::module_cache`]).
+    DiskCache,
+}
+
+/// Engine-wide settings that are the operator's and no tenant's business: where compiled
+/// modules are cached, and whether `perf` can name guest functions.
+#[derive(Clone, Debug, Default)]
+pub struct EngineOptions {
+    /// Directory of the on-disk cache of compiled modules (see `module_cache`); `None`: every
+    /// worker process compiles each module it meets. A directory that fails the ownership
+    /// checks turns the cache off (the reason is in [`Runtime::module_cache_error`]).
+    pub module_cache: Option<PathBuf>,
+    /// Write `/tmp/perf-<pid>.map` with the guest functions' addresses, so `perf report`
+    /// names them (a debugging aid: the file lists every compiled function).
+    pub perf_map: bool,
 }
 
 /// One step of a task, naming its functions (the ABI's [`Step`] before names become
@@ -274,7 +303,7 @@ struct EngineParts<I: TaskIo> {
 impl<I: TaskIo> EngineParts<I> {
     /// The engine (pooling allocator, epoch interruption, memory and stack caps, fuel when
     /// `metered`), with an epoch ticker thread that makes deadlines fire.
-    fn new(ceilings: &Policy, metered: bool) -> Result<Self, Error> {
+    fn new(ceilings: &Policy, metered: bool, options: &EngineOptions) -> Result<Self, Error> {
         let internal = |e: wasmtime::Error| Error::new(ErrorKind::Internal, e.to_string());
         let mut pool = PoolingAllocationConfig::default();
         pool.total_core_instances(POOLED_INSTANCES)
@@ -290,6 +319,9 @@ impl<I: TaskIo> EngineParts<I> {
             .max_wasm_stack(ceilings.max_wasm_stack())
             .memory_init_cow(true)
             .cranelift_opt_level(wasmtime::OptLevel::Speed);
+        if options.perf_map {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config).map_err(internal)?;
         start_epoch_ticker(&engine, ceilings.epoch_tick());
 
@@ -309,8 +341,25 @@ impl<I: TaskIo> EngineParts<I> {
     fn prepare(
         &self,
         bytes: &[u8],
+        digest: &str,
         deadline: Duration,
-    ) -> Result<InstancePre<TaskState<I>>, Error> {
+        cache: Option<&ModuleCache>,
+    ) -> Result<(InstancePre<TaskState<I>>, ModuleSource), Error> {
+        if let Some(module) = cache.and_then(|cache| cache.load(&self.engine, digest)) {
+            return Ok((self.instantiate_pre(&module)?, ModuleSource::DiskCache));
+        }
+        let module = self.compile(bytes, deadline)?;
+        if let Some(cache) = cache {
+            if let Err(e) = cache.store(&self.engine, digest, &module) {
+                // The worker's stderr is the executor's log; the task goes on uncached.
+                eprintln!("sparkwasm: cannot write the compiled module to the module cache: {e}");
+            }
+        }
+        Ok((self.instantiate_pre(&module)?, ModuleSource::Compiled))
+    }
+
+    /// Compiles `bytes` on a thread of its own, giving up at `deadline`.
+    fn compile(&self, bytes: &[u8], deadline: Duration) -> Result<Module, Error> {
         let (done, result) = std::sync::mpsc::channel();
         let engine = self.engine.clone();
         let owned = bytes.to_vec();
@@ -342,7 +391,12 @@ impl<I: TaskIo> EngineParts<I> {
                 ))
             }
         };
-        self.linker.instantiate_pre(&module).map_err(|e| {
+        Ok(module)
+    }
+
+    /// Resolves `module`'s imports against the sparkwasm linker.
+    fn instantiate_pre(&self, module: &Module) -> Result<InstancePre<TaskState<I>>, Error> {
+        self.linker.instantiate_pre(module).map_err(|e| {
             Error::new(
                 ErrorKind::InvalidModule,
                 format!(
@@ -361,7 +415,9 @@ pub struct Runtime<I: TaskIo> {
     /// metering slows every guest down, so tasks without a budget never pay for it.
     metered: OnceLock<Result<EngineParts<I>, Error>>,
     ceilings: Policy,
+    options: EngineOptions,
     modules: HashMap<String, Arc<LoadedModule<I>>>,
+    cache: Result<Option<ModuleCache>, String>,
 }
 
 impl<I: TaskIo> Runtime<I> {
@@ -370,12 +426,34 @@ impl<I: TaskIo> Runtime<I> {
     /// deadlines. Tasks run under the ceilings themselves ([`Self::run_task`]) or under a
     /// stricter policy ([`Self::run_task_under`]).
     pub fn new(ceilings: Policy) -> Result<Self, Error> {
+        Self::with_options(ceilings, EngineOptions::default())
+    }
+
+    /// [`Self::new`] with the operator's engine options (module cache, profiling).
+    pub fn with_options(ceilings: Policy, options: EngineOptions) -> Result<Self, Error> {
+        let cache = match &options.module_cache {
+            None => Ok(None),
+            Some(dir) => ModuleCache::open(dir)
+                .map(Some)
+                .map_err(|e| format!("the module cache {} is off: {e}", dir.display())),
+        };
         Ok(Runtime {
-            plain: EngineParts::new(&ceilings, false)?,
+            plain: EngineParts::new(&ceilings, false, &options)?,
             metered: OnceLock::new(),
             ceilings,
+            options,
             modules: HashMap::new(),
+            cache,
         })
+    }
+
+    /// Why the configured module cache is off, if it is.
+    pub fn module_cache_error(&self) -> Option<&str> {
+        self.cache.as_ref().err().map(String::as_str)
+    }
+
+    fn cache(&self) -> Option<&ModuleCache> {
+        self.cache.as_ref().ok().and_then(Option::as_ref)
     }
 
     /// The operator's ceilings, the policy [`Self::run_task`] applies.
@@ -385,7 +463,7 @@ impl<I: TaskIo> Runtime<I> {
 
     fn metered(&self) -> Result<&EngineParts<I>, Error> {
         self.metered
-            .get_or_init(|| EngineParts::new(&self.ceilings, true))
+            .get_or_init(|| EngineParts::new(&self.ceilings, true, &self.options))
             .as_ref()
             .map_err(Clone::clone)
     }
@@ -424,14 +502,18 @@ impl<I: TaskIo> Runtime<I> {
             ));
         }
         let info = inspect(bytes)?;
-        let pre = self
-            .plain
-            .prepare(bytes, self.ceilings.compile_deadline())?;
+        let (pre, source) = self.plain.prepare(
+            bytes,
+            expected_digest,
+            self.ceilings.compile_deadline(),
+            self.cache(),
+        )?;
         let loaded = Arc::new(LoadedModule {
             info,
             pre,
             bytes: bytes.into(),
             metered: OnceLock::new(),
+            source,
         });
         self.modules
             .insert(expected_digest.to_owned(), Arc::clone(&loaded));
@@ -465,7 +547,14 @@ impl<I: TaskIo> Runtime<I> {
                     module
                         .metered
                         .get_or_init(|| {
-                            metered.prepare(&module.bytes, self.ceilings.compile_deadline())
+                            metered
+                                .prepare(
+                                    &module.bytes,
+                                    &module.info.digest,
+                                    self.ceilings.compile_deadline(),
+                                    self.cache(),
+                                )
+                                .map(|(pre, _)| pre)
                         })
                         .as_ref()
                         .map(|pre| (&metered.engine, pre))

@@ -1,9 +1,10 @@
 //! The sandbox with hand-written WAT guests, so every host-side guarantee is tested without
 //! the guest SDK: typed errors for runaway guests, output validation, the task spec the
 //! guest receives, `broadcast_read`, `accumulator_update`, and the read-only SparkFiles
-//! mount (and its absence).
+//! mount (and its absence), and the on-disk module cache.
 
 use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -12,8 +13,8 @@ use sparkwasm_abi::{
     TypeRef, ABI_VERSION, BROADCAST_UNKNOWN, SPARK_FILES_GUEST_DIR,
 };
 use sparkwasm_runtime::{
-    BroadcastRead, Error, ErrorKind, InputBatch, Policy, Runtime, TaskIo, TaskOutput,
-    TaskPartitioner, TaskReport, TaskRequest, TaskStep,
+    BroadcastRead, EngineOptions, Error, ErrorKind, InputBatch, ModuleSource, Policy, Runtime,
+    TaskIo, TaskOutput, TaskPartitioner, TaskReport, TaskRequest, TaskStep,
 };
 
 /// No input; output collected; broadcasts served from memory, counting the host's reads.
@@ -675,4 +676,156 @@ fn without_the_grant_there_is_no_preopen() {
     result.unwrap();
     let spec: TaskSpec = postcard::from_bytes(&io.records()[0]).unwrap();
     assert!(!spec.info.spark_files, "the request's flag is not trusted");
+}
+
+// ---- the on-disk module cache ----
+
+/// A fresh cache directory under the system temp dir, removed on drop.
+struct CacheDir(PathBuf);
+
+impl CacheDir {
+    fn new(name: &str) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("sparkwasm-cache-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        CacheDir(dir)
+    }
+
+    fn runtime(&self) -> Runtime<MemoryIo> {
+        let options = EngineOptions {
+            module_cache: Some(self.0.join("modules")),
+            perf_map: false,
+        };
+        Runtime::with_options(Policy::default(), options).expect("engine starts")
+    }
+
+    fn artifacts(&self) -> Vec<PathBuf> {
+        std::fs::read_dir(self.0.join("modules"))
+            .map(|entries| {
+                entries
+                    .map(|e| e.unwrap().path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "cwasm"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for CacheDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Loads the echo module in `rt` and runs it once; where its code came from.
+fn load_and_run(rt: &mut Runtime<MemoryIo>) -> ModuleSource {
+    let bytes = wat_module("", ECHO_SPEC);
+    let module = rt
+        .load(&bytes, &sparkwasm_runtime::digest_hex(&bytes))
+        .expect("loads");
+    let (io, result) = rt.run_task(&module, &request(), MemoryIo::default());
+    result.expect("the cached module runs");
+    assert_eq!(io.records().len(), 1, "the echo task wrote its spec");
+    module.source()
+}
+
+#[test]
+fn a_second_process_loads_the_compiled_module_from_the_disk_cache() {
+    let cache = CacheDir::new("second");
+    assert_eq!(load_and_run(&mut cache.runtime()), ModuleSource::Compiled);
+    assert_eq!(
+        cache.artifacts().len(),
+        1,
+        "the compiled module was written"
+    );
+    // A new runtime stands for a new worker process: nothing in memory, the disk has it.
+    assert_eq!(load_and_run(&mut cache.runtime()), ModuleSource::DiskCache);
+    let mode = std::fs::metadata(cache.0.join("modules"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o700, "the cache directory is private");
+    let mode = std::fs::metadata(&cache.artifacts()[0])
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "artifacts are private");
+}
+
+#[test]
+fn a_tampered_or_truncated_artifact_is_compiled_again_never_loaded() {
+    let cache = CacheDir::new("tampered");
+    load_and_run(&mut cache.runtime());
+    let artifact = cache.artifacts().remove(0);
+    let original = std::fs::read(&artifact).unwrap();
+    let mut flipped = original.clone();
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 0x01;
+    for bad in [
+        flipped,
+        original[..original.len() - 1].to_vec(),
+        b"\x7fELF".to_vec(),
+    ] {
+        std::fs::write(&artifact, &bad).unwrap();
+        assert_eq!(load_and_run(&mut cache.runtime()), ModuleSource::Compiled);
+        // ... and the good artifact is back for the next process.
+        assert_eq!(load_and_run(&mut cache.runtime()), ModuleSource::DiskCache);
+    }
+}
+
+#[test]
+fn an_artifact_from_another_cache_key_is_not_loaded() {
+    // Two caches, two random keys: an artifact copied from one to the other does not verify.
+    let (one, two) = (CacheDir::new("key-one"), CacheDir::new("key-two"));
+    load_and_run(&mut one.runtime());
+    load_and_run(&mut two.runtime());
+    let (from, to) = (one.artifacts().remove(0), two.artifacts().remove(0));
+    std::fs::copy(&from, &to).unwrap();
+    assert_eq!(load_and_run(&mut two.runtime()), ModuleSource::Compiled);
+}
+
+#[test]
+fn a_cache_directory_others_can_write_turns_the_cache_off() {
+    let cache = CacheDir::new("shared");
+    std::fs::create_dir_all(cache.0.join("modules")).unwrap();
+    std::fs::set_permissions(
+        cache.0.join("modules"),
+        std::fs::Permissions::from_mode(0o777),
+    )
+    .unwrap();
+    let mut rt = cache.runtime();
+    let why = rt
+        .module_cache_error()
+        .expect("the cache is off")
+        .to_owned();
+    assert!(why.contains("writable by others"), "{why}");
+    assert_eq!(load_and_run(&mut rt), ModuleSource::Compiled);
+    assert!(cache.artifacts().is_empty(), "nothing was written to it");
+}
+
+#[test]
+fn an_artifact_others_can_write_is_not_loaded() {
+    let cache = CacheDir::new("loose-file");
+    load_and_run(&mut cache.runtime());
+    let artifact = cache.artifacts().remove(0);
+    std::fs::set_permissions(&artifact, std::fs::Permissions::from_mode(0o666)).unwrap();
+    assert_eq!(load_and_run(&mut cache.runtime()), ModuleSource::Compiled);
+}
+
+#[test]
+fn fuel_metered_tasks_use_their_own_cache_entry() {
+    let cache = CacheDir::new("metered");
+    let mut rt = cache.runtime();
+    let bytes = wat_module("", ECHO_SPEC);
+    let module = rt
+        .load(&bytes, &sparkwasm_runtime::digest_hex(&bytes))
+        .unwrap();
+    let metered = Policy::default().with_fuel(Some(1_000_000));
+    let (_, result) = rt.run_task_under(&metered, &module, &request(), MemoryIo::default());
+    result.expect("runs under fuel");
+    assert_eq!(
+        cache.artifacts().len(),
+        2,
+        "one artifact per engine configuration"
+    );
 }

@@ -18,13 +18,20 @@ def test_the_benchmark_runs_every_job_and_the_sides_agree(tmp_path: Path) -> Non
     # Its own process: the benchmark makes its own SparkContext.
     done = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--runs", "1", "--ints", "20000",
-         "--text-mb", "0.2", "--tiny-tasks", "4", "--json", str(table)],
+         "--text-mb", "0.2", "--tiny-tasks", "4", "--fresh-runs", "1", "--rss-ints", "20000",
+         "--json", str(table)],
         capture_output=True, text=True, timeout=600, env=dict(os.environ),
     )
     assert done.returncode == 0, done.stdout + done.stderr
     rows = {row["job"]: row for row in json.loads(table.read_text())["rows"]}
-    assert set(rows) == {"narrow", "identity", "jvm-only", "wordcount", "tiny-tasks"}
-    for name, row in rows.items():
+    timed = {"narrow", "identity", "jvm-only", "wordcount", "tiny-tasks", "cold-start",
+             "cold-start-empty-cache"}
+    assert set(rows) == timed | {"worker-rss-mb"}
+    for name in timed:
+        row = rows[name]
         assert row["python_s"] > 0
         assert (row["sparkwasm_s"] is None) == (name == "jvm-only"), row
+    memory = rows["worker-rss-mb"]
+    # Both sides' workers were found and measured (a worker is more than a megabyte).
+    assert memory["python_mb"] > 1 and memory["sparkwasm_mb"] > 1, memory
     assert "| narrow" in done.stdout

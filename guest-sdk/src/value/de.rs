@@ -7,11 +7,99 @@
 
 use serde::de::{self, DeserializeOwned, IntoDeserializer, Visitor};
 
-use super::{Value, ValueError};
+use super::{Scalar, Value, ValueError};
 
 /// Reads a typed element from its [`Value`].
 pub(crate) fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, ValueError> {
     T::deserialize(ValueDeserializer(value))
+}
+
+/// Reads a typed element from a borrowed scalar, exactly as [`from_value`] reads the
+/// scalar's [`Value`], without building it: a Python int read as `i64` is a match and a
+/// move. What is not a plain scalar read (enums, `bytes` as a sequence) goes through the
+/// `Value` path itself.
+#[inline]
+pub(crate) fn from_scalar<T: DeserializeOwned>(scalar: Scalar<'_>) -> Result<T, ValueError> {
+    T::deserialize(ScalarDeserializer(scalar))
+}
+
+/// A deserializer of one borrowed scalar; its answers are [`ValueDeserializer`]'s.
+struct ScalarDeserializer<'a>(Scalar<'a>);
+
+impl<'de> de::Deserializer<'de> for ScalarDeserializer<'_> {
+    type Error = ValueError;
+
+    fn is_human_readable(&self) -> bool {
+        true
+    }
+
+    #[inline]
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ValueError> {
+        match self.0 {
+            Scalar::None => visitor.visit_unit(),
+            Scalar::Bool(b) => visitor.visit_bool(b),
+            Scalar::Int(i) => visitor.visit_i64(i),
+            Scalar::BigUint(u) => visitor.visit_u64(u),
+            Scalar::Float(f) => visitor.visit_f64(f),
+            Scalar::Str(s) => visitor.visit_string(s.to_owned()),
+            Scalar::Bytes(b) => visitor.visit_byte_buf(b.to_vec()),
+        }
+    }
+
+    #[inline]
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ValueError> {
+        match self.0 {
+            Scalar::None => visitor.visit_none(),
+            _ => visitor.visit_some(self),
+        }
+    }
+
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ValueError> {
+        ValueDeserializer(self.0.to_value()).deserialize_seq(visitor)
+    }
+
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        len: usize,
+        visitor: V,
+    ) -> Result<V::Value, ValueError> {
+        ValueDeserializer(self.0.to_value()).deserialize_tuple(len, visitor)
+    }
+
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        len: usize,
+        visitor: V,
+    ) -> Result<V::Value, ValueError> {
+        ValueDeserializer(self.0.to_value()).deserialize_tuple_struct(name, len, visitor)
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, ValueError> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, ValueError> {
+        ValueDeserializer(self.0.to_value()).deserialize_enum(name, variants, visitor)
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ValueError> {
+        visitor.visit_unit()
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        unit unit_struct map struct identifier
+    }
 }
 
 /// The [`de::Unexpected`] describing a value, for serde's "invalid type" messages.

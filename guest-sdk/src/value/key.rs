@@ -60,12 +60,18 @@ impl KeyBytes {
     }
 
     fn fold(&mut self) -> Result<(), ValueError> {
-        // Without a bool or float tag byte anywhere there is nothing to fold: most keys
-        // (strings, ints) skip the walk. A payload byte equal to a tag only costs the walk.
-        self.is_folded = self
-            .encoded
-            .iter()
-            .any(|&byte| byte == TAG_BOOL || byte == TAG_FLOAT);
+        // A key is one value, so a key whose first tag is a str, bytes, int or None is that
+        // scalar alone and is its own identity (most keys). Otherwise, without a bool or
+        // float tag byte anywhere there is nothing to fold; a payload byte equal to a tag
+        // only costs the walk.
+        self.is_folded = match self.encoded.first() {
+            Some(&(TAG_STR | TAG_BYTES | TAG_INT | TAG_BIGUINT | TAG_NONE)) | None => false,
+            Some(&(TAG_BOOL | TAG_FLOAT)) => true,
+            Some(_) => self
+                .encoded
+                .iter()
+                .any(|&byte| byte == TAG_BOOL || byte == TAG_FLOAT),
+        };
         if self.is_folded {
             self.folded.clear();
             let mut decoder = Decoder {

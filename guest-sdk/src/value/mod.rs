@@ -43,7 +43,7 @@ pub(crate) mod text;
 
 use std::fmt;
 
-pub(crate) use de::from_value;
+pub(crate) use de::{from_scalar, from_value};
 pub(crate) use encode::{decode_prefix, encode_append};
 pub(crate) use key::KeyBytes;
 pub(crate) use ser::to_value;
@@ -76,6 +76,34 @@ impl serde::de::Error for ValueError {
 impl From<ValueError> for String {
     fn from(err: ValueError) -> String {
         err.0
+    }
+}
+
+/// A scalar value borrowed from the bytes it was decoded from: what the fast paths of
+/// batch decoding hand out, so a typed element is read without building a [`Value`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Scalar<'a> {
+    None,
+    Bool(bool),
+    Int(i64),
+    BigUint(u64),
+    Float(f64),
+    Str(&'a str),
+    Bytes(&'a [u8]),
+}
+
+impl Scalar<'_> {
+    /// The owned value.
+    pub(crate) fn to_value(self) -> Value {
+        match self {
+            Scalar::None => Value::None,
+            Scalar::Bool(b) => Value::Bool(b),
+            Scalar::Int(i) => Value::Int(i),
+            Scalar::BigUint(u) => Value::BigUint(u),
+            Scalar::Float(f) => Value::Float(f),
+            Scalar::Str(s) => Value::Str(s.to_owned()),
+            Scalar::Bytes(b) => Value::Bytes(b.to_vec()),
+        }
     }
 }
 

@@ -37,6 +37,8 @@ use std::hash::{BuildHasher, Hash, Hasher};
 use serde::ser::{SerializeMap, SerializeSeq, SerializeTuple};
 use serde::{Serialize, Serializer};
 
+pub(crate) use flat::{flat_list, scan, Stop};
+
 use super::ser::int_out_of_range;
 use super::{Value, ValueError};
 
@@ -56,6 +58,10 @@ pub(crate) fn from_pickle(bytes: &[u8]) -> Result<Value, String> {
 /// the failing element when one element could not be converted (an int out of range, a
 /// cycle, ...), and no element when the pickle itself is broken or is not a list.
 pub(crate) fn from_pickle_list(bytes: &[u8]) -> Result<Vec<Value>, (Option<u64>, String)> {
+    let mut flat = Vec::new();
+    if flat_list(bytes, &mut flat) {
+        return Ok(flat);
+    }
     let Tree { nodes, root } = Parser::new(bytes)
         .run()
         .map_err(|message| (None, message))?;
@@ -1541,5 +1547,6 @@ pub(crate) fn to_pickle(value: &Value) -> Result<Vec<u8>, String> {
         .map_err(crate::error::pickle_message)
 }
 
+mod flat;
 #[cfg(test)]
 mod tests;
