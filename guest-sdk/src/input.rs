@@ -23,13 +23,15 @@ use sparkwasm_abi::{InputEncoding, BATCH_TYPED, BATCH_VALUES, NULL_RECORD, RECOR
 use crate::element::Element;
 use crate::error::{pickle_message, Error};
 use crate::stream::Stream;
-use crate::value::pickle::{from_pickle, from_pickle_list, scan, Stop};
-use crate::value::{decode_prefix, from_scalar, from_value, Value, ValueError};
+use crate::value::pickle::{from_pickle, from_pickle_list, scan_into, Stop};
+use crate::value::{decode_prefix, from_flat, from_value, Value};
 use crate::{host, task};
 
 /// Size of the input buffer before any record asked for more: large enough that a batch
-/// holds many records, small enough to be cheap for tiny tasks.
-pub(crate) const INITIAL_INPUT_BUFFER: usize = 256 * 1024;
+/// holds many records (a PySpark batch of 1024 ints is ~5 KiB), small enough to be cheap for
+/// tiny tasks. The buffer is zero-filled when made, and every task starts in fresh memory, so
+/// each of its pages costs a page fault per task: 256 KiB cost a tiny task ~150 µs.
+pub(crate) const INITIAL_INPUT_BUFFER: usize = 64 * 1024;
 
 /// Builds the decoding stream of a task's input as element type `T` (spelled `type_name`).
 pub(crate) fn source<T: Element>(encoding: InputEncoding, type_name: &'static str) -> Stream {
@@ -312,16 +314,13 @@ pub(crate) fn decode_pickle_list<T: Element>(
     bytes: &[u8],
     out: &mut VecDeque<T>,
 ) -> Result<(), (Option<u64>, String)> {
-    // Flat lists of scalars (most batches) are read straight into `T`; the rest by
+    // Flat lists of scalars or small tuples of them (most batches) are read straight into
+    // `T`; the rest by
     // serde-pickle, after discarding what the fast path had read.
-    let before = out.len();
-    match scan(bytes, |scalar| {
-        out.push_back(from_scalar::<T>(scalar)?);
-        Ok::<(), ValueError>(())
-    }) {
+    match scan_into(bytes, out, |element| from_flat::<T>(element)) {
         Ok(()) => return Ok(()),
         Err(Stop::Sink(element, err)) => return Err((Some(element), err.0)),
-        Err(Stop::NotFlat) => out.truncate(before),
+        Err(Stop::NotFlat) => {}
     }
     let mut de = serde_pickle::Deserializer::new(bytes, serde_pickle::DeOptions::new());
     let mut position = ListPosition::Outside;

@@ -7,23 +7,84 @@
 
 use serde::de::{self, DeserializeOwned, IntoDeserializer, Visitor};
 
-use super::{Scalar, Value, ValueError};
+use super::{FlatElement, Scalar, Value, ValueError};
 
 /// Reads a typed element from its [`Value`].
 pub(crate) fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, ValueError> {
     T::deserialize(ValueDeserializer(value))
 }
 
-/// Reads a typed element from a borrowed scalar, exactly as [`from_value`] reads the
-/// scalar's [`Value`], without building it: a Python int read as `i64` is a match and a
-/// move. What is not a plain scalar read (enums, `bytes` as a sequence) goes through the
-/// `Value` path itself.
-#[inline]
-pub(crate) fn from_scalar<T: DeserializeOwned>(scalar: Scalar<'_>) -> Result<T, ValueError> {
-    T::deserialize(ScalarDeserializer(scalar))
+/// Reads a typed element from an element of a flat batch, exactly as [`from_value`] reads its
+/// [`Value`], without building it: a Python int read as `i64` is a match and a move, a
+/// `(str, int)` read as `(String, i64)` allocates the string only. What is not a plain read
+/// (enums, `bytes` as a sequence) goes through the `Value` path itself.
+#[inline(always)]
+pub(crate) fn from_flat<T: DeserializeOwned>(
+    element: FlatElement<'_, '_>,
+) -> Result<T, ValueError> {
+    match element {
+        FlatElement::Scalar(scalar) => T::deserialize(ScalarDeserializer(scalar)),
+        FlatElement::Tuple(_) => T::deserialize(TupleDeserializer(element)),
+    }
+}
+
+/// A deserializer of a flat tuple of scalars; its answers are [`ValueDeserializer`]'s for the
+/// tuple's `Value`.
+struct TupleDeserializer<'t, 'a>(FlatElement<'t, 'a>);
+
+impl<'de> de::Deserializer<'de> for TupleDeserializer<'_, '_> {
+    type Error = ValueError;
+
+    fn is_human_readable(&self) -> bool {
+        true
+    }
+
+    #[inline]
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ValueError> {
+        let mut seq = de::value::SeqDeserializer::new(
+            self.0
+                .tuple_items()
+                .iter()
+                .map(|&scalar| ScalarDeserializer(scalar)),
+        );
+        let value = visitor.visit_seq(&mut seq)?;
+        seq.end()?;
+        Ok(value)
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ValueError> {
+        visitor.visit_some(self)
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, ValueError> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, ValueError> {
+        ValueDeserializer(self.0.to_value()).deserialize_enum(name, variants, visitor)
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ValueError> {
+        visitor.visit_unit()
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        unit unit_struct seq tuple tuple_struct map struct identifier
+    }
 }
 
 /// A deserializer of one borrowed scalar; its answers are [`ValueDeserializer`]'s.
+#[derive(Clone, Copy)]
 struct ScalarDeserializer<'a>(Scalar<'a>);
 
 impl<'de> de::Deserializer<'de> for ScalarDeserializer<'_> {
@@ -248,6 +309,13 @@ fn visit_entries<'de, V: Visitor<'de>>(
     let value = visitor.visit_map(&mut map)?;
     map.end()?;
     Ok(value)
+}
+
+impl<'de> IntoDeserializer<'de, ValueError> for ScalarDeserializer<'_> {
+    type Deserializer = Self;
+    fn into_deserializer(self) -> Self {
+        self
+    }
 }
 
 impl<'de> IntoDeserializer<'de, ValueError> for ValueDeserializer {

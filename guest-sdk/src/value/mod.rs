@@ -43,7 +43,7 @@ pub(crate) mod text;
 
 use std::fmt;
 
-pub(crate) use de::{from_scalar, from_value};
+pub(crate) use de::{from_flat, from_value};
 pub(crate) use encode::{decode_prefix, encode_append};
 pub(crate) use key::KeyBytes;
 pub(crate) use ser::to_value;
@@ -103,6 +103,33 @@ impl Scalar<'_> {
             Scalar::Float(f) => Value::Float(f),
             Scalar::Str(s) => Value::Str(s.to_owned()),
             Scalar::Bytes(b) => Value::Bytes(b.to_vec()),
+        }
+    }
+}
+
+/// An element of a flat batch, borrowed from the pickle: a scalar, or a tuple of up to three
+/// scalars (a pair RDD's `(key, value)`), whose items are borrowed from the decoder for the
+/// time of one call (`'t`). Small, because one is handed over per element.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum FlatElement<'t, 'a> {
+    Scalar(Scalar<'a>),
+    Tuple(&'t [Scalar<'a>]),
+}
+
+impl<'a> FlatElement<'_, 'a> {
+    /// The tuple's items (empty for a scalar).
+    pub(crate) fn tuple_items(&self) -> &[Scalar<'a>] {
+        match self {
+            FlatElement::Scalar(_) => &[],
+            FlatElement::Tuple(items) => items,
+        }
+    }
+
+    /// The owned value.
+    pub(crate) fn to_value(self) -> Value {
+        match self {
+            FlatElement::Scalar(scalar) => scalar.to_value(),
+            FlatElement::Tuple(items) => Value::Tuple(items.iter().map(|s| s.to_value()).collect()),
         }
     }
 }

@@ -37,7 +37,7 @@ use std::hash::{BuildHasher, Hash, Hasher};
 use serde::ser::{SerializeMap, SerializeSeq, SerializeTuple};
 use serde::{Serialize, Serializer};
 
-pub(crate) use flat::{flat_list, scan, Stop};
+pub(crate) use flat::{flat_list, scan_into, Stop};
 
 use super::ser::int_out_of_range;
 use super::{Value, ValueError};
