@@ -43,13 +43,6 @@ use crate::policy::{setting, Determinism, Policy};
 /// at a time; the spare slots absorb instances still being torn down.
 const POOLED_INSTANCES: u32 = 4;
 
-/// Bytes at the start of each pooled linear memory that stay mapped between instances and are
-/// reset by `memset` (to zero, or to the module's initial image) instead of being given back
-/// to the kernel. A guest's stack, data and first heap pages live there, so a task does not
-/// page-fault them in again: warm instantiation of an SDK guest went from ~107 µs to ~90 µs
-/// (docs/microbenchmarks.md). More costs more `memset` than it saves faults.
-const KEEP_RESIDENT: usize = 2 << 20;
-
 /// A compiled module, ready to instantiate.
 pub struct LoadedModule<I: TaskIo> {
     info: ModuleInfo,
@@ -317,8 +310,9 @@ impl<I: TaskIo> EngineParts<I> {
             .total_memories(POOLED_INSTANCES)
             .total_tables(POOLED_INSTANCES)
             .max_memories_per_module(1)
-            .max_memory_size(usize::try_from(ceilings.memory_bytes()).unwrap_or(usize::MAX))
-            .linear_memory_keep_resident(KEEP_RESIDENT);
+            .max_memory_size(usize::try_from(ceilings.memory_bytes()).unwrap_or(usize::MAX));
+        // Memories are decommitted between instances (no `linear_memory_keep_resident`):
+        // keeping 2 MiB resident saved ~15 µs per task and cost ~3 MiB of worker RSS.
         let mut config = Config::new();
         config
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
