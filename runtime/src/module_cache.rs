@@ -8,10 +8,10 @@
 //!
 //! * the directory and every file in it must belong to the worker's user and be writable by
 //!   nobody else (the directory is created `0700`, files `0600`), else the cache is off;
-//! * every artifact carries an HMAC-SHA256 over its bytes under a random key kept in the
-//!   directory (`key`, `0600`), created by the first worker; an artifact whose tag does not
-//!   verify (written by another tool, truncated, corrupted) is never deserialized, just
-//!   compiled again and replaced;
+//! * every artifact (`<entry>.cwasm`) has an HMAC-SHA256 over its bytes beside it
+//!   (`<entry>.tag`) under a random key kept in the directory (`key`, `0600`), created by
+//!   the first worker; an artifact whose tag does not verify (written by another tool,
+//!   truncated, corrupted) is never deserialized, just compiled again and replaced;
 //! * entries are keyed by the module's digest, the engine's compatibility hash (its
 //!   configuration: fuel metering, memory model, target features) and the wasmtime version,
 //!   so an artifact is only offered to an engine it was compiled for; wasmtime checks that
@@ -33,7 +33,7 @@ use wasmtime::{Engine, Module};
 
 type Tag = Hmac<Sha256>;
 
-/// Length of the HMAC-SHA256 tag after each artifact.
+/// Length of the HMAC-SHA256 tag of each artifact.
 const TAG_LEN: usize = 32;
 
 /// Length of the random key.
@@ -76,35 +76,59 @@ impl ModuleCache {
 
     /// The cached module compiled from the module with `digest` for `engine`, if a valid
     /// artifact is there. Every failure is a miss.
+    ///
+    /// The artifact is checked by streaming it through the HMAC, then mapped by wasmtime
+    /// straight from the file (no copy on the heap: the worker's memory holds only the code
+    /// pages a task touches).
     pub(crate) fn load(&self, engine: &Engine, digest: &str) -> Option<Module> {
         let path = self.entry(engine, digest);
         let mut file = open_private(&path).ok()?;
-        let len = file.metadata().ok()?.len();
-        if len < TAG_LEN as u64 || len > MAX_ARTIFACT {
+        if file.metadata().ok()?.len() > MAX_ARTIFACT {
             return None;
         }
-        let mut bytes = Vec::with_capacity(usize::try_from(len).ok()?);
-        file.read_to_end(&mut bytes).ok()?;
-        let (artifact, tag) = bytes.split_at(bytes.len().checked_sub(TAG_LEN)?);
         let mut mac = self.mac();
-        mac.update(artifact);
-        mac.verify_slice(tag).ok()?;
-        // SAFETY: `Module::deserialize` runs the artifact's machine code, so the artifact must
-        // come from `Module::serialize` of a compatible engine. This one does: its HMAC under
-        // the cache's private key verified, and only `store` below (after a compilation by
-        // this crate) writes tags under that key, in a directory only this user can write.
-        // Compatibility is in the entry's name and checked again by wasmtime.
-        unsafe { Module::deserialize(engine, artifact) }.ok()
+        let mut chunk = vec![0u8; 64 << 10];
+        loop {
+            let read = file.read(&mut chunk).ok()?;
+            if read == 0 {
+                break;
+            }
+            mac.update(chunk.get(..read)?);
+        }
+        let mut tag = Vec::with_capacity(TAG_LEN);
+        open_private(&path.with_extension("tag"))
+            .ok()?
+            .take(TAG_LEN as u64 + 1)
+            .read_to_end(&mut tag)
+            .ok()?;
+        mac.verify_slice(&tag).ok()?;
+        // SAFETY: `Module::deserialize_file` runs the artifact's machine code, so it must come
+        // from `Module::serialize` of a compatible engine, and the file must not change while
+        // the module lives. It does come from there: its HMAC under the cache's private key
+        // verified, and only `store` below (after a compilation by this crate) writes tags
+        // under that key, in a directory only this user can write (so only this user could
+        // swap the file between the check and the mapping). Files are only ever replaced by
+        // renaming a new file over them, which leaves a mapped one as it was. Compatibility
+        // is in the entry's name and checked again by wasmtime.
+        unsafe { Module::deserialize_file(engine, &path) }.ok()
     }
 
-    /// Writes `module`'s artifact for `digest`. Best effort: the error is for the caller to
-    /// log, never to fail a task with.
+    /// Writes `module`'s artifact for `digest`, and its tag beside it. Best effort: the error
+    /// is for the caller to log, never to fail a task with.
     pub(crate) fn store(&self, engine: &Engine, digest: &str, module: &Module) -> io::Result<()> {
         let artifact = module.serialize().map_err(io::Error::other)?;
         let mut mac = self.mac();
         mac.update(&artifact);
         let tag = mac.finalize().into_bytes();
         let path = self.entry(engine, digest);
+        // The tag first: a reader that meets the new tag with the old artifact (or the other
+        // way round) only sees a mismatch, and compiles.
+        self.replace(&path.with_extension("tag"), &tag)?;
+        self.replace(&path, &artifact)
+    }
+
+    /// Writes `bytes` to `path` through a temporary file renamed into place.
+    fn replace(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
         let temporary = self.dir.join(format!(
             ".{}.{}.tmp",
             path.file_name().and_then(|n| n.to_str()).unwrap_or("entry"),
@@ -116,10 +140,9 @@ impl ModuleCache {
                 .create_new(true)
                 .mode(0o600)
                 .open(&temporary)?;
-            file.write_all(&artifact)?;
-            file.write_all(&tag)?;
+            file.write_all(bytes)?;
             file.sync_all()?;
-            fs::rename(&temporary, &path)
+            fs::rename(&temporary, path)
         })();
         if written.is_err() {
             let _ = fs::remove_file(&temporary);

@@ -775,13 +775,22 @@ fn a_tampered_or_truncated_artifact_is_compiled_again_never_loaded() {
 
 #[test]
 fn an_artifact_from_another_cache_key_is_not_loaded() {
-    // Two caches, two random keys: an artifact copied from one to the other does not verify.
+    // Two caches, two random keys: a tag made under one key does not verify under the other,
+    // and without a tag an artifact is never loaded.
     let (one, two) = (CacheDir::new("key-one"), CacheDir::new("key-two"));
     load_and_run(&mut one.runtime());
     load_and_run(&mut two.runtime());
     let (from, to) = (one.artifacts().remove(0), two.artifacts().remove(0));
-    std::fs::copy(&from, &to).unwrap();
+    let (from_tag, to_tag) = (from.with_extension("tag"), to.with_extension("tag"));
+    assert_ne!(
+        std::fs::read(&from_tag).unwrap(),
+        std::fs::read(&to_tag).unwrap()
+    );
+    std::fs::copy(&from_tag, &to_tag).unwrap();
     assert_eq!(load_and_run(&mut two.runtime()), ModuleSource::Compiled);
+    std::fs::remove_file(&to_tag).unwrap();
+    assert_eq!(load_and_run(&mut two.runtime()), ModuleSource::Compiled);
+    assert!(to_tag.exists(), "the tag was written again");
 }
 
 #[test]
