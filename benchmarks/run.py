@@ -113,6 +113,34 @@ def print_row(row: Dict[str, Any]) -> None:
     print(f"| {row['job']:<12} | {row['python_s']:>9.3f} | {wasm:>12} | {ratio:>7} |", flush=True)
 
 
+def python_narrow(ints: Any) -> int:
+    return ints.map(lambda x: x * 3 + 1).filter(lambda x: x % 4 == 0).count()
+
+
+def wasm_narrow(ints: Any, guest: Any) -> int:
+    return sparkwasm.wrap(ints).map(guest.triple_plus_one).filter(guest.is_multiple_of_four).count()
+
+
+def python_wordcount(sc: SparkContext, text: str) -> List[Tuple[str, int]]:
+    return sorted(
+        sc.textFile(text)
+        .flatMap(lambda line: [w for w in re.split(r"[^0-9a-z]+", line.lower()) if w])
+        .map(lambda w: (w, 1))
+        .reduceByKey(lambda a, b: a + b)
+        .collect()
+    )
+
+
+def wasm_wordcount(sc: SparkContext, wc: Any, text: str) -> List[Tuple[str, int]]:
+    return sorted(
+        sparkwasm.wrap(sc.textFile(text))
+        .flatMap(wc.split_words)
+        .map(wc.with_one)
+        .reduceByKey(wc.add)
+        .collect()
+    )
+
+
 def new_context(master: str, environment: Optional[Dict[str, str]] = None) -> SparkContext:
     conf = (
         SparkConf()
@@ -187,30 +215,13 @@ def fresh_context_rows(args: argparse.Namespace, corpus: Path) -> List[Dict[str,
                         continue
                     ints = sc.parallelize(range(args.rss_ints), 8)
                     if side == "python":
-                        narrow = ints.map(lambda x: x * 3 + 1).filter(lambda x: x % 4 == 0).count()
-                        counts = sorted(
-                            sc.textFile(text)
-                            .flatMap(lambda line: [w for w in re.split(r"[^0-9a-z]+", line.lower()) if w])
-                            .map(lambda w: (w, 1))
-                            .reduceByKey(lambda a, b: a + b)
-                            .collect()
-                        )
+                        narrow = python_narrow(ints)
+                        counts = python_wordcount(sc, text)
                         rss = worker_peak_rss_mb(b"pyspark.daemon")
                     else:
                         wc = sparkwasm.load(sc, GUESTS / "wordcount.wasm")
-                        narrow = (
-                            sparkwasm.wrap(ints)
-                            .map(guest.triple_plus_one)
-                            .filter(guest.is_multiple_of_four)
-                            .count()
-                        )
-                        counts = sorted(
-                            sparkwasm.wrap(sc.textFile(text))
-                            .flatMap(wc.split_words)
-                            .map(wc.with_one)
-                            .reduceByKey(wc.add)
-                            .collect()
-                        )
+                        narrow = wasm_narrow(ints, guest)
+                        counts = wasm_wordcount(sc, wc, text)
                         rss = worker_peak_rss_mb(b"sparkwasm-worker")
                     results.setdefault(side, (narrow, counts))
                     if round_:
@@ -268,40 +279,18 @@ def main(argv: Optional[List[str]] = None) -> int:
             text = str(corpus)
             tiny = sc.parallelize(range(args.tiny_tasks), args.tiny_tasks)
 
-            def wasm_ints() -> sparkwasm.WasmRDD:
-                return sparkwasm.wrap(ints)
-
             jobs: List[Job] = [
-                (
-                    "narrow",
-                    lambda: ints.map(lambda x: x * 3 + 1).filter(lambda x: x % 4 == 0).count(),
-                    lambda: wasm_ints()
-                    .map(bench_guest.triple_plus_one)
-                    .filter(bench_guest.is_multiple_of_four)
-                    .count(),
-                ),
+                ("narrow", lambda: python_narrow(ints), lambda: wasm_narrow(ints, bench_guest)),
                 (
                     "identity",
                     lambda: ints.map(lambda x: x).count(),
-                    lambda: wasm_ints().map(bench_guest.identity).count(),
+                    lambda: sparkwasm.wrap(ints).map(bench_guest.identity).count(),
                 ),
                 ("jvm-only", lambda: ints._jrdd.count(), None),
                 (
                     "wordcount",
-                    lambda: sorted(
-                        sc.textFile(text)
-                        .flatMap(lambda line: [w for w in re.split(r"[^0-9a-z]+", line.lower()) if w])
-                        .map(lambda w: (w, 1))
-                        .reduceByKey(lambda a, b: a + b)
-                        .collect()
-                    ),
-                    lambda: sorted(
-                        sparkwasm.wrap(sc.textFile(text))
-                        .flatMap(wc.split_words)
-                        .map(wc.with_one)
-                        .reduceByKey(wc.add)
-                        .collect()
-                    ),
+                    lambda: python_wordcount(sc, text),
+                    lambda: wasm_wordcount(sc, wc, text),
                 ),
                 (
                     "tiny-tasks",

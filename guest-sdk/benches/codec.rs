@@ -132,26 +132,11 @@ fn pickle_encode<T: Serialize>(
     group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>,
     batch: &Batch<T>,
 ) {
-    let mut records = Vec::new();
-    group.bench_with_input(
-        BenchmarkId::new("typed", batch.name),
-        &batch.rows,
-        |b, rows| {
-            b.iter(|| {
-                codec::typed_to_pickle_records(rows, &mut records).expect("encodes");
-                black_box(records.len())
-            })
-        },
-    );
-    group.bench_with_input(
-        BenchmarkId::new("values", batch.name),
-        &batch.values,
-        |b, values| {
-            b.iter(|| {
-                codec::values_to_pickle_records(values, &mut records).expect("encodes");
-                black_box(records.len())
-            })
-        },
+    encode(
+        group,
+        batch,
+        codec::typed_to_pickle_records::<T>,
+        codec::values_to_pickle_records,
     );
 }
 
@@ -159,13 +144,31 @@ fn binary_encode<T: Serialize>(
     group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>,
     batch: &Batch<T>,
 ) {
+    encode(
+        group,
+        batch,
+        codec::typed_to_binary_records::<T>,
+        codec::values_to_binary_records,
+    );
+}
+
+/// An output writer over a caller's record buffer.
+type Writer<E> = fn(&[E], &mut Vec<u8>) -> Result<(), String>;
+
+/// `typed` over the batch's rows and `values` over its values, into one reused buffer.
+fn encode<T>(
+    group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    batch: &Batch<T>,
+    typed: Writer<T>,
+    values: Writer<Value>,
+) {
     let mut records = Vec::new();
     group.bench_with_input(
         BenchmarkId::new("typed", batch.name),
         &batch.rows,
         |b, rows| {
             b.iter(|| {
-                codec::typed_to_binary_records(rows, &mut records).expect("encodes");
+                typed(rows, &mut records).expect("encodes");
                 black_box(records.len())
             })
         },
@@ -173,9 +176,9 @@ fn binary_encode<T: Serialize>(
     group.bench_with_input(
         BenchmarkId::new("values", batch.name),
         &batch.values,
-        |b, values| {
+        |b, rows| {
             b.iter(|| {
-                codec::values_to_binary_records(values, &mut records).expect("encodes");
+                values(rows, &mut records).expect("encodes");
                 black_box(records.len())
             })
         },
