@@ -23,7 +23,6 @@
 //! Run: `cargo bench -p sparkwasm --features bench-internals --bench codec`
 //! (docs/microbenchmarks.md).
 
-use std::collections::VecDeque;
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -109,7 +108,7 @@ fn pickle_decode<T>(
 ) where
     T: Serialize + DeserializeOwned + 'static,
 {
-    let mut typed = VecDeque::with_capacity(BATCH);
+    let mut typed = Vec::with_capacity(BATCH);
     group.bench_with_input(
         BenchmarkId::new("typed", batch.name),
         &batch.pickle,

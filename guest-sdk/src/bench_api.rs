@@ -13,8 +13,6 @@
 //! * binary batch → typed elements / values: the `Binary` source's per-element readers
 //!   (`value::decode_prefix`, postcard of `Value`).
 
-use std::collections::VecDeque;
-
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sparkwasm_abi::{BATCH_TYPED, BATCH_VALUES};
@@ -27,7 +25,7 @@ use crate::output::bench;
 /// appended to `out`.
 pub fn pickle_batch_to_typed<T: Serialize + DeserializeOwned + 'static>(
     pickle: &[u8],
-    out: &mut VecDeque<T>,
+    out: &mut Vec<T>,
 ) -> Result<(), String> {
     crate::input::decode_pickle_list(pickle, out).map_err(|(_, message)| message)
 }

@@ -34,6 +34,22 @@ fn key_error(label: &Label, element: u64, err: impl std::fmt::Display) -> Error 
     }
 }
 
+/// The identity of a typed key, for a table whose keys are all `K`.
+///
+/// A `String` key is its own UTF-8 bytes: among keys that are all `str`, those tell keys
+/// apart exactly as the canonical encoding does (a tag and a length before the same bytes),
+/// without writing it. Word count's keys take this path.
+fn typed_identity<'k, K: Element>(
+    key_bytes: &'k mut KeyBytes,
+    key: &'k K,
+) -> Result<&'k [u8], crate::value::ValueError> {
+    if let Some(text) = (key as &dyn Any).downcast_ref::<String>() {
+        return Ok(text.as_bytes());
+    }
+    key_bytes.set_typed(key)?;
+    Ok(key_bytes.identity())
+}
+
 /// Typed `reduce_by_key` (no zero) and `fold_by_key` (zero) on `(K, V)` records with a
 /// `fn(V, V) -> V`, keys in first-seen order.
 pub(crate) fn merge_by_key<K: Element, V: Element>(
@@ -58,10 +74,9 @@ pub(crate) fn merge_by_key<K: Element, V: Element>(
             let mut entries: Vec<(K, Option<V>)> = Vec::new();
             let mut key_bytes = KeyBytes::default();
             for (element, (key, value)) in (0u64..).zip(rows) {
-                key_bytes
-                    .set_typed(&key)
+                let identity = typed_identity(&mut key_bytes, &key)
                     .map_err(|e| key_error(&label, element, e))?;
-                if let Some(&at) = index.get(key_bytes.identity()) {
+                if let Some(&at) = index.get(identity) {
                     if let Some((_, slot)) = entries.get_mut(at) {
                         *slot = Some(match slot.take() {
                             Some(old) => f(old, value),
@@ -70,11 +85,12 @@ pub(crate) fn merge_by_key<K: Element, V: Element>(
                     }
                     continue;
                 }
+                let identity: Box<[u8]> = identity.into();
                 let first = match &zero {
                     Some(zero) => f(decode_zero::<V>(zero.clone(), &label)?, value),
                     None => value,
                 };
-                index.insert(key_bytes.identity().into(), entries.len());
+                index.insert(identity, entries.len());
                 entries.push((key, Some(first)));
             }
             Ok(entries
@@ -98,14 +114,17 @@ pub(crate) fn first_by_key<K: Element, V: Element>(
     Ok(Stream::new(std::iter::from_fn(move || {
         while !failed {
             let (key, value) = rows.next()?;
-            if let Err(err) = key_bytes.set_typed(&key) {
-                failed = true;
-                task::fail(key_error(&label, element, err));
-                return None;
-            }
+            let identity = match typed_identity(&mut key_bytes, &key) {
+                Ok(identity) => identity,
+                Err(err) => {
+                    failed = true;
+                    task::fail(key_error(&label, element, err));
+                    return None;
+                }
+            };
             element += 1;
-            if !seen.contains(key_bytes.identity()) {
-                seen.insert(key_bytes.identity().into());
+            if !seen.contains(identity) {
+                seen.insert(identity.into());
                 return Some((key, value));
             }
         }
@@ -496,9 +515,13 @@ impl Hasher for KeyHasher {
         }
         let rest = chunks.remainder();
         if !rest.is_empty() {
-            let mut word = [0; 8];
-            word[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(word) ^ (rest.len() as u64) << 59);
+            // Byte by byte: a copy of variable length would be a `memory.copy`, which leaves
+            // compiled wasm for the runtime; that cost more than the hashing itself.
+            let word = rest
+                .iter()
+                .rev()
+                .fold(0u64, |word, &byte| (word << 8) | u64::from(byte));
+            self.add(word ^ (rest.len() as u64) << 59);
         }
     }
 

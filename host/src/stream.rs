@@ -75,7 +75,9 @@ mod tests {
         let mut jvm = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (accepted, _) = listener.accept().unwrap();
         // Delayed ACKs, as on a connection that has been in use for a while.
-        socket2::SockRef::from(&accepted).set_tcp_quickack(false).unwrap();
+        socket2::SockRef::from(&accepted)
+            .set_tcp_quickack(false)
+            .unwrap();
         assert!(!socket2::SockRef::from(&accepted).tcp_quickack().unwrap());
 
         let mut worker = Stream::Tcp(accepted);
@@ -83,7 +85,9 @@ mod tests {
         let mut buf = [0u8; 4];
         worker.read_exact(&mut buf).unwrap();
         assert_eq!(&buf, b"task");
-        let Stream::Tcp(socket) = &worker else { unreachable!() };
+        let Stream::Tcp(socket) = &worker else {
+            unreachable!()
+        };
         assert!(socket2::SockRef::from(socket).tcp_quickack().unwrap());
     }
 }

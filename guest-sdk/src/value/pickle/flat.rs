@@ -48,39 +48,6 @@ pub(crate) enum Stop<E> {
     Sink(u64, E),
 }
 
-/// Where [`scan_into`] appends elements: a `Vec` or a `VecDeque`.
-pub(crate) trait Elements<T> {
-    fn count(&self) -> usize;
-    fn append(&mut self, element: T);
-    fn cut(&mut self, len: usize);
-}
-
-impl<T> Elements<T> for Vec<T> {
-    fn count(&self) -> usize {
-        self.len()
-    }
-    #[inline]
-    fn append(&mut self, element: T) {
-        self.push(element);
-    }
-    fn cut(&mut self, len: usize) {
-        self.truncate(len);
-    }
-}
-
-impl<T> Elements<T> for std::collections::VecDeque<T> {
-    fn count(&self) -> usize {
-        self.len()
-    }
-    #[inline]
-    fn append(&mut self, element: T) {
-        self.push_back(element);
-    }
-    fn cut(&mut self, len: usize) {
-        self.truncate(len);
-    }
-}
-
 /// Appends the elements of a flat list, each through `convert`, to `out`. When the pickle is
 /// not a flat list, `out` is left as it was and the result is [`Stop::NotFlat`].
 ///
@@ -93,19 +60,19 @@ impl<T> Elements<T> for std::collections::VecDeque<T> {
 /// its first error).
 pub(crate) fn scan_into<'a, T, E>(
     bytes: &'a [u8],
-    out: &mut impl Elements<T>,
+    out: &mut Vec<T>,
     mut convert: impl FnMut(FlatElement<'_, 'a>) -> Result<T, E>,
 ) -> Result<(), Stop<E>> {
-    let before = out.count();
+    let before = out.len();
     let mut result = pass::<false, _, _>(bytes, out, &mut convert);
     if let Err(Miss::Tuples) = result {
-        out.cut(before);
+        out.truncate(before);
         result = pass::<true, _, _>(bytes, out, &mut convert);
     }
     result.map_err(|miss| match miss {
         Miss::Refused(index, e) => Stop::Sink(index, e),
         Miss::Tuples | Miss::NotFlat => {
-            out.cut(before);
+            out.truncate(before);
             Stop::NotFlat
         }
     })
@@ -122,7 +89,7 @@ enum Miss<E> {
 #[inline(always)]
 fn pass<'a, const TUPLES: bool, T, E>(
     bytes: &'a [u8],
-    out: &mut impl Elements<T>,
+    out: &mut Vec<T>,
     convert: &mut impl FnMut(FlatElement<'_, 'a>) -> Result<T, E>,
 ) -> Result<(), Miss<E>> {
     let mut scanner = Scanner {
@@ -139,7 +106,7 @@ fn pass<'a, const TUPLES: bool, T, E>(
     let flat = scanner.run::<TUPLES>(|element| {
         if refused.is_none() {
             match convert(element) {
-                Ok(converted) => out.append(converted),
+                Ok(converted) => out.push(converted),
                 Err(e) => refused = Some((index, e)),
             }
         }
