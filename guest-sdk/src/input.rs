@@ -318,7 +318,7 @@ pub(crate) fn decode_pickle_list<T: Element>(
     // Flat lists of scalars or small tuples of them (most batches) are read straight into
     // `T`; the rest by
     // serde-pickle, after discarding what the fast path had read.
-    match scan_into(bytes, out, |element| from_flat::<T>(element)) {
+    match scan_into(bytes, out, from_flat::<T>) {
         Ok(()) => return Ok(()),
         Err(Stop::Sink(element, err)) => return Err((Some(element), err.0)),
         Err(Stop::NotFlat) => {}

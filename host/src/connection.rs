@@ -231,7 +231,7 @@ impl Connection {
         }
         let runtime = self.runtime.as_mut().expect("just created");
         let module = runtime
-            .load(command.module, &digest)
+            .load_under(&policy, command.module, &digest)
             .map_err(|e| TaskFailure(context_of(&e.to_string())))?;
         // The split index is what PySpark hands mapPartitionsWithIndex; the task context's
         // partition id only differs when the RDD is not the stage's last one.

@@ -7,7 +7,7 @@
 //! reads typed [`Error`]s and [`TaskReport`]s (with the accumulator updates) back.
 //!
 //! ```text
-//! Runtime::new(ceilings) ──load(bytes, digest)──▶ LoadedModule ──run_task_under(policy, request, io)──▶ TaskReport
+//! Runtime::new(ceilings) ──load_under(policy, bytes, digest)──▶ LoadedModule ──run_task_under(policy, request, io)──▶ TaskReport
 //! ```
 
 mod capture;

@@ -47,9 +47,9 @@ const POOLED_INSTANCES: u32 = 4;
 pub struct LoadedModule<I: TaskIo> {
     info: ModuleInfo,
     pre: InstancePre<TaskState<I>>,
-    /// The bytes, kept to compile the module for the fuel-metering engine when a task asks
-    /// for a fuel budget (most never do).
-    bytes: Arc<[u8]>,
+    /// The module compiled for the fuel-metering engine, the first time it is loaded under a
+    /// policy with a fuel budget (most never are). The bytes are not kept for it: a worker
+    /// holding every module's bytes twice (here and in each command) cost ~1 MiB per module.
     metered: OnceLock<Result<InstancePre<TaskState<I>>, Error>>,
     source: ModuleSource,
 }
@@ -470,20 +470,27 @@ impl<I: TaskIo> Runtime<I> {
             .map_err(Clone::clone)
     }
 
-    /// Returns the module with `expected_digest`, compiling `bytes` the first time. Bytes
-    /// whose SHA-256 differs from `expected_digest` are refused.
+    /// Returns the module with `expected_digest`, compiling `bytes` the first time, ready to
+    /// run under the ceilings ([`Self::load_under`] with them).
     pub fn load(
         &mut self,
         bytes: &[u8],
         expected_digest: &str,
     ) -> Result<Arc<LoadedModule<I>>, Error> {
-        // The cache is keyed by the digest the command names; bytes other than the cached
-        // module's are hashed like new ones, so tampered bytes are refused even then.
-        if let Some(module) = self.modules.get(expected_digest) {
-            if *module.bytes == *bytes {
-                return Ok(Arc::clone(module));
-            }
-        }
+        let ceilings = self.ceilings.clone();
+        self.load_under(&ceilings, bytes, expected_digest)
+    }
+
+    /// Returns the module with `expected_digest`, ready to run under `policy`: compiled the
+    /// first time, and compiled for the fuel-metering engine the first time `policy` has a
+    /// fuel budget. Bytes whose SHA-256 differs from `expected_digest` are refused, every
+    /// time: the module a task runs is always the one its command names and carries.
+    pub fn load_under(
+        &mut self,
+        policy: &Policy,
+        bytes: &[u8],
+        expected_digest: &str,
+    ) -> Result<Arc<LoadedModule<I>>, Error> {
         let cap = self.ceilings.module_bytes();
         if bytes.len() as u64 > cap {
             return Err(Error::new(
@@ -496,6 +503,8 @@ impl<I: TaskIo> Runtime<I> {
                 ),
             ));
         }
+        // Hashing a module takes well under a millisecond (SHA-NI); keeping its bytes to
+        // compare instead would cost their size in every worker.
         let actual = digest_hex(bytes);
         if actual != expected_digest {
             return Err(Error::new(
@@ -503,23 +512,45 @@ impl<I: TaskIo> Runtime<I> {
                 format!("the command names module sha256:{expected_digest} but its bytes hash to sha256:{actual}"),
             ));
         }
-        let info = inspect(bytes)?;
-        let (pre, source) = self.plain.prepare(
-            bytes,
-            expected_digest,
-            self.ceilings.compile_deadline(),
-            self.cache(),
-        )?;
-        let loaded = Arc::new(LoadedModule {
-            info,
-            pre,
-            bytes: bytes.into(),
-            metered: OnceLock::new(),
-            source,
-        });
-        self.modules
-            .insert(expected_digest.to_owned(), Arc::clone(&loaded));
-        Ok(loaded)
+        let module = match self.modules.get(expected_digest) {
+            Some(module) => Arc::clone(module),
+            None => {
+                let info = inspect(bytes)?;
+                let (pre, source) = self.plain.prepare(
+                    bytes,
+                    expected_digest,
+                    self.ceilings.compile_deadline(),
+                    self.cache(),
+                )?;
+                let loaded = Arc::new(LoadedModule {
+                    info,
+                    pre,
+                    metered: OnceLock::new(),
+                    source,
+                });
+                self.modules
+                    .insert(expected_digest.to_owned(), Arc::clone(&loaded));
+                loaded
+            }
+        };
+        if policy.fuel().is_some() {
+            let metered = self.metered()?;
+            module
+                .metered
+                .get_or_init(|| {
+                    metered
+                        .prepare(
+                            bytes,
+                            expected_digest,
+                            self.ceilings.compile_deadline(),
+                            self.cache(),
+                        )
+                        .map(|(pre, _)| pre)
+                })
+                .as_ref()
+                .map_err(Clone::clone)?;
+        }
+        Ok(module)
     }
 
     /// Runs one task under the ceilings; see [`Self::run_task_under`].
@@ -545,23 +576,19 @@ impl<I: TaskIo> Runtime<I> {
         let (engine, pre) = match policy.fuel() {
             None => (&self.plain.engine, &module.pre),
             Some(_) => {
-                let prepared = self.metered().and_then(|metered| {
-                    module
-                        .metered
-                        .get_or_init(|| {
-                            metered
-                                .prepare(
-                                    &module.bytes,
-                                    &module.info.digest,
-                                    self.ceilings.compile_deadline(),
-                                    self.cache(),
-                                )
-                                .map(|(pre, _)| pre)
-                        })
-                        .as_ref()
-                        .map(|pre| (&metered.engine, pre))
-                        .map_err(Clone::clone)
-                });
+                let prepared = self
+                    .metered()
+                    .and_then(|metered| match module.metered.get() {
+                        Some(pre) => pre
+                            .as_ref()
+                            .map(|pre| (&metered.engine, pre))
+                            .map_err(Clone::clone),
+                        None => Err(Error::new(
+                            ErrorKind::Internal,
+                            "the task has a fuel budget but its module was not loaded under a \
+                         fuel-metered policy (Runtime::load_under)",
+                        )),
+                    });
                 match prepared {
                     Ok(prepared) => prepared,
                     Err(e) => return (io, Err(e)),

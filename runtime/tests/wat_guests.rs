@@ -822,14 +822,32 @@ fn an_artifact_others_can_write_is_not_loaded() {
 }
 
 #[test]
+fn a_fuel_budget_needs_the_module_loaded_under_it() {
+    let mut rt = Runtime::<MemoryIo>::new(Policy::default()).unwrap();
+    let bytes = wat_module("", ECHO_SPEC);
+    let digest = sparkwasm_runtime::digest_hex(&bytes);
+    let module = rt.load(&bytes, &digest).unwrap();
+    let metered = Policy::default().with_fuel(Some(1_000_000));
+    let (_, result) = rt.run_task_under(&metered, &module, &request(), MemoryIo::default());
+    let err = result.expect_err("not compiled for the metering engine");
+    assert_eq!(err.kind(), ErrorKind::Internal, "{err}");
+    assert!(err.message().contains("load_under"), "{err}");
+    // Loading it again under the budget makes the same module ready for it.
+    let again = rt.load_under(&metered, &bytes, &digest).unwrap();
+    assert!(std::sync::Arc::ptr_eq(&module, &again));
+    let (_, result) = rt.run_task_under(&metered, &module, &request(), MemoryIo::default());
+    result.expect("runs under fuel");
+}
+
+#[test]
 fn fuel_metered_tasks_use_their_own_cache_entry() {
     let cache = CacheDir::new("metered");
     let mut rt = cache.runtime();
     let bytes = wat_module("", ECHO_SPEC);
-    let module = rt
-        .load(&bytes, &sparkwasm_runtime::digest_hex(&bytes))
-        .unwrap();
     let metered = Policy::default().with_fuel(Some(1_000_000));
+    let module = rt
+        .load_under(&metered, &bytes, &sparkwasm_runtime::digest_hex(&bytes))
+        .unwrap();
     let (_, result) = rt.run_task_under(&metered, &module, &request(), MemoryIo::default());
     result.expect("runs under fuel");
     assert_eq!(

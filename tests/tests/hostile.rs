@@ -876,10 +876,15 @@ fn an_infinite_loop_hits_the_deadline() {
 
 #[test]
 fn exhausting_a_fuel_budget_is_a_typed_error() {
-    let sandbox = sandbox();
-    // A budget large enough for the good task lets it through on the metering engine (and
-    // compiles the module for it, which is not what the bound below is about).
+    let mut sandbox = sandbox();
+    // Loading under a budget compiles the module for the metering engine (not what the
+    // bound below is about); a budget large enough for the good task lets it through.
     let roomy = policy().with_fuel(Some(1 << 40));
+    let bytes = module_bytes(HOSTILE_GUEST);
+    sandbox
+        .runtime
+        .load_under(&roomy, &bytes, &digest_hex(&bytes))
+        .expect("the hostile guest loads for the metering engine");
     let (_, result) = sandbox.runtime.run_task_under(
         &roomy,
         &sandbox.hostile,
