@@ -50,14 +50,27 @@ mod imports {
 }
 
 /// Asks the host for the next input batch; see `sparkwasm_abi::IMPORT_INPUT_NEXT`.
+///
+/// `buf` is emptied and its capacity offered; on success it holds the batch. The capacity is
+/// offered uninitialised: zero-filling it first cost a page fault per 4 KiB of a fresh
+/// instance's buffer on every task, where the host writes only the pages a batch needs.
 #[cfg(target_arch = "wasm32")]
-pub(crate) fn input_next(buf: &mut [u8]) -> i64 {
-    // A buffer above 4 GiB cannot exist on wasm32; offering less than its length is harmless.
-    let cap = u32::try_from(buf.len()).unwrap_or(u32::MAX);
-    // SAFETY: the host writes at most `cap` bytes starting at `buf`, and `buf` is a live,
-    // exclusively borrowed slice of at least `cap` bytes for the whole call, so no Rust
-    // reference observes the write. Any byte pattern is a valid `u8`.
-    unsafe { imports::input_next(buf.as_mut_ptr(), cap) }
+pub(crate) fn input_next(buf: &mut Vec<u8>) -> i64 {
+    buf.clear();
+    // A buffer above 4 GiB cannot exist on wasm32; offering less than its capacity is harmless.
+    let cap = u32::try_from(buf.capacity()).unwrap_or(u32::MAX);
+    // SAFETY: the host writes at most `cap` bytes starting at the spare capacity, which is
+    // ours alone for the whole call (no Rust reference to it exists) and at least `cap`
+    // bytes long.
+    let written = unsafe { imports::input_next(buf.spare_capacity_mut().as_mut_ptr().cast(), cap) };
+    if let Ok(len) = usize::try_from(written) {
+        if len <= buf.capacity() {
+            // SAFETY: the host reports having written `len` bytes from the start of the
+            // spare capacity (the ABI's contract), within the capacity as just checked.
+            unsafe { buf.set_len(len) };
+        }
+    }
+    written
 }
 
 /// Hands the host a batch of complete output records; see `sparkwasm_abi::IMPORT_OUTPUT_WRITE`.

@@ -58,22 +58,22 @@ pub(crate) mod native {
         HOST.with_borrow_mut(f)
     }
 
-    /// Copies as many whole queued records as fit into `buf`; 0 when none are left; `-n` when
-    /// the next record alone needs `n` bytes.
-    pub(crate) fn input_next(buf: &mut [u8]) -> i64 {
+    /// Empties `buf` and copies as many whole queued records as fit in its capacity; 0 when
+    /// none are left; `-n` when the next record alone needs `n` bytes.
+    pub(crate) fn input_next(buf: &mut Vec<u8>) -> i64 {
+        buf.clear();
+        let capacity = buf.capacity();
         with(|host| {
-            host.largest_input_buffer = host.largest_input_buffer.max(buf.len());
-            let limit = host.max_batch.unwrap_or(usize::MAX).min(buf.len());
+            host.largest_input_buffer = host.largest_input_buffer.max(capacity);
+            let limit = host.max_batch.unwrap_or(usize::MAX).min(capacity);
             let mut written = 0;
             while let Some(record) = host.input.front() {
                 let end = written + record.len();
-                let fits = end <= buf.len() && (written == 0 || end <= limit);
+                let fits = end <= capacity && (written == 0 || end <= limit);
                 if !fits {
                     break;
                 }
-                if let Some(dest) = buf.get_mut(written..end) {
-                    dest.copy_from_slice(record);
-                }
+                buf.extend_from_slice(record);
                 written = end;
                 host.input.pop_front();
             }

@@ -70,9 +70,8 @@ pub(crate) struct Record {
 
 /// Pulls batches from the host and splits them into records.
 pub(crate) struct RecordReader {
+    /// The current batch; its capacity is what the host is offered.
     buf: Vec<u8>,
-    /// Bytes of `buf` holding the current batch.
-    filled: usize,
     /// Start of the next record in the current batch.
     pos: usize,
     next_index: u64,
@@ -86,8 +85,7 @@ impl RecordReader {
 
     pub(crate) fn with_capacity(capacity: usize) -> Self {
         RecordReader {
-            buf: vec![0; capacity],
-            filled: 0,
+            buf: Vec::with_capacity(capacity),
             pos: 0,
             next_index: 0,
             exhausted: false,
@@ -102,11 +100,11 @@ impl RecordReader {
 
     /// The next record, pulling a new batch when the current one is used up.
     pub(crate) fn next_record(&mut self) -> Result<Option<Record>, Error> {
-        if self.pos >= self.filled && !self.refill()? {
+        if self.pos >= self.buf.len() && !self.refill()? {
             return Ok(None);
         }
         let index = self.next_index;
-        let batch = self.buf.get(self.pos..self.filled).unwrap_or_default();
+        let batch = self.buf.get(self.pos..).unwrap_or_default();
         let Some((header, _)) = batch.split_first_chunk::<RECORD_HEADER_LEN>() else {
             return Err(Error::Batch(format!(
                 "the batch ends inside the length header of record {index}"
@@ -124,10 +122,10 @@ impl RecordReader {
                 )));
             };
             let end = start + len;
-            if end > self.filled {
+            if end > self.buf.len() {
                 return Err(Error::Batch(format!(
                     "record {index} (length {len}) runs past the end of its batch of {} bytes",
-                    self.filled
+                    self.buf.len()
                 )));
             }
             self.pos = end;
@@ -142,48 +140,35 @@ impl RecordReader {
         if self.exhausted {
             return Ok(false);
         }
+        self.pos = 0;
         loop {
             let written = host::input_next(&mut self.buf);
             if written == 0 {
                 self.exhausted = true;
-                self.filled = 0;
-                self.pos = 0;
                 return Ok(false);
             }
+            let capacity = self.buf.capacity();
             if written < 0 {
                 let needed = usize::try_from(written.unsigned_abs()).unwrap_or(usize::MAX);
-                if needed <= self.buf.len() {
+                if needed <= capacity {
                     // Growing would not help; asking again would loop forever.
                     return Err(Error::Batch(format!(
-                        "the host asked for a {needed}-byte buffer but was offered {} bytes",
-                        self.buf.len()
+                        "the host asked for a {needed}-byte buffer but was offered {capacity} bytes"
                     )));
                 }
-                self.grow(needed)?;
+                // The buffer is empty: reserving `needed` makes the capacity at least that.
+                self.buf.try_reserve_exact(needed).map_err(|_| {
+                    Error::Batch(format!(
+                        "cannot allocate a {needed}-byte buffer for the next record"
+                    ))
+                })?;
                 continue;
             }
-            let filled = usize::try_from(written).unwrap_or(usize::MAX);
-            if filled > self.buf.len() {
-                return Err(Error::InputOverrun {
-                    written,
-                    capacity: self.buf.len(),
-                });
+            if usize::try_from(written).map_or(true, |filled| filled > capacity) {
+                return Err(Error::InputOverrun { written, capacity });
             }
-            self.filled = filled;
-            self.pos = 0;
             return Ok(true);
         }
-    }
-
-    fn grow(&mut self, needed: usize) -> Result<(), Error> {
-        let additional = needed - self.buf.len();
-        self.buf.try_reserve_exact(additional).map_err(|_| {
-            Error::Batch(format!(
-                "cannot allocate a {needed}-byte buffer for the next record"
-            ))
-        })?;
-        self.buf.resize(needed, 0);
-        Ok(())
     }
 }
 
