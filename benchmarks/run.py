@@ -10,8 +10,10 @@ Jobs (local[2] by default):
 
 * ``narrow``: ``map(x*3+1) → filter(x%4==0) → count`` over ints parallelized from the driver
   and cached in the JVM;
-* ``identity`` (the ceiling): the same cached data through the worker unchanged, and
-  ``jvm-only``: a count of the cached RDD that starts no worker at all (no ratio);
+* ``identity`` (the ceiling): the same cached data through the worker unchanged;
+  ``jvm-only``: a count of the cached RDD that starts no worker at all; and
+  ``exchange-floor``: the cached data sent to the sparkwasm worker, which drops it undecoded
+  (the JVM's side of the exchange with a worker that costs nothing; no ratio for either);
 * ``wordcount``: textFile (generated) → flatMap → map → reduceByKey → collect;
 * ``tiny-tasks``: 200 one-element tasks over data parallelized from a list (no Python pass
   under either side), the per-task overhead.
@@ -49,7 +51,8 @@ import sparkwasm
 ROOT = Path(__file__).resolve().parents[1]
 GUESTS = ROOT / "target" / "wasm32-wasip1" / "release"
 
-Job = Tuple[str, Callable[[], Any], Optional[Callable[[], Any]]]
+# (name, Python side, sparkwasm side); a row of one side only has None for the other.
+Job = Tuple[str, Optional[Callable[[], Any]], Optional[Callable[[], Any]]]
 
 
 def write_corpus(path: Path, megabytes: float, seed: int = 11) -> None:
@@ -82,25 +85,25 @@ def compare(name: str, python_result: Any, wasm_result: Any) -> None:
 def bench(jobs: List[Job], runs: int) -> List[Dict[str, Any]]:
     rows = []
     for name, python_job, wasm_job in jobs:
-        python_times: List[float] = []
-        wasm_times: List[float] = []
+        times: Dict[str, List[float]] = {"python": [], "wasm": []}
         for round_ in range(runs + 1):  # round 0 is the warm-up
-            seconds, python_result = measure(python_job)
-            if round_:
-                python_times.append(seconds)
-            if wasm_job is not None:
-                seconds, wasm_result = measure(wasm_job)
-                compare(name, python_result, wasm_result)
-                if round_:
-                    wasm_times.append(seconds)
-        python_median = statistics.median(python_times)
-        wasm_median = statistics.median(wasm_times) if wasm_times else None
+            results = {}
+            for side, job in (("python", python_job), ("wasm", wasm_job)):
+                if job is not None:
+                    seconds, results[side] = measure(job)
+                    if round_:
+                        times[side].append(seconds)
+            if len(results) == 2:
+                compare(name, results["python"], results["wasm"])
+        python_median, wasm_median = (
+            statistics.median(times[side]) if times[side] else None for side in ("python", "wasm")
+        )
         rows.append(
             {
                 "job": name,
-                "python_s": round(python_median, 4),
+                "python_s": None if python_median is None else round(python_median, 4),
                 "sparkwasm_s": None if wasm_median is None else round(wasm_median, 4),
-                "ratio": None if not wasm_median else round(python_median / wasm_median, 2),
+                "ratio": round(python_median / wasm_median, 2) if python_median and wasm_median else None,
                 "runs": runs,
             }
         )
@@ -109,9 +112,10 @@ def bench(jobs: List[Job], runs: int) -> List[Dict[str, Any]]:
 
 
 def print_row(row: Dict[str, Any]) -> None:
+    python = "—" if row["python_s"] is None else f"{row['python_s']:.3f}"
     wasm = "—" if row["sparkwasm_s"] is None else f"{row['sparkwasm_s']:.3f}"
     ratio = "—" if row["ratio"] is None else f"{row['ratio']:.2f}×"
-    print(f"| {row['job']:<12} | {row['python_s']:>9.3f} | {wasm:>12} | {ratio:>7} |", flush=True)
+    print(f"| {row['job']:<14} | {python:>9} | {wasm:>12} | {ratio:>7} |", flush=True)
 
 
 def python_narrow(ints: Any) -> int:
@@ -246,7 +250,7 @@ def fresh_context_rows(args: argparse.Namespace, corpus: Path) -> List[Dict[str,
             "runs": args.fresh_runs,
         }
         out.append(row)
-        print(f"| {job:<12} | {python_value:>9.3f} | {wasm_value:>12.3f} | {row['ratio']:>6.2f}× |", flush=True)
+        print(f"| {job:<14} | {python_value:>9.3f} | {wasm_value:>12.3f} | {row['ratio']:>6.2f}× |", flush=True)
     return out
 
 
@@ -292,6 +296,11 @@ def main(argv: Optional[List[str]] = None) -> int:
                 ),
                 ("jvm-only", lambda: ints._jrdd.count(), None),
                 (
+                    "exchange-floor",
+                    None,
+                    lambda: sparkwasm.wrap(ints).mapPartitions(bench_guest.drop_partition).count(),
+                ),
+                (
                     "wordcount",
                     lambda: python_wordcount(sc, text),
                     lambda: wasm_wordcount(sc, wc, text),
@@ -308,14 +317,14 @@ def main(argv: Optional[List[str]] = None) -> int:
                     raise SystemExit(f"unknown job(s): {', '.join(sorted(unknown))}")
                 jobs = [job for job in jobs if job[0] in selected]
             print(f"\n{args.master}, {args.runs} measured runs per side after a warm-up; medians in seconds\n")
-            print("| job          |  python s |  sparkwasm s |   ratio |")
+            print("| job            |  python s |  sparkwasm s |   ratio |")
             print("|---|---|---|---|")
             rows = bench(jobs, args.runs)
             sc.stop()
             if args.fresh_runs > 0:
                 print(f"\nfresh SparkContexts, {args.fresh_runs} runs per side after a warm-up; medians")
                 print("(seconds; worker-rss-mb in MiB)\n")
-                print("| job          |  python   |  sparkwasm   |   ratio |")
+                print("| job            |  python   |  sparkwasm   |   ratio |")
                 print("|---|---|---|---|")
                 rows += fresh_context_rows(args, corpus)
         if args.json:

@@ -24,13 +24,16 @@ def test_the_benchmark_runs_every_job_and_the_sides_agree(tmp_path: Path) -> Non
     )
     assert done.returncode == 0, done.stdout + done.stderr
     rows = {row["job"]: row for row in json.loads(table.read_text())["rows"]}
-    timed = {"narrow", "identity", "jvm-only", "wordcount", "tiny-tasks", "cold-start",
-             "cold-start-empty-cache"}
+    timed = {"narrow", "identity", "jvm-only", "exchange-floor", "wordcount", "tiny-tasks",
+             "cold-start", "cold-start-empty-cache"}
     assert set(rows) == timed | {"worker-rss-mb"}
     for name in timed:
         row = rows[name]
-        assert row["python_s"] > 0
+        # One side only: jvm-only starts no worker, exchange-floor is the sparkwasm worker's.
+        assert (row["python_s"] is None) == (name == "exchange-floor"), row
         assert (row["sparkwasm_s"] is None) == (name == "jvm-only"), row
+        assert all(row[side] is None or row[side] > 0 for side in ("python_s", "sparkwasm_s"))
+        assert (row["ratio"] is None) == (name in ("jvm-only", "exchange-floor")), row
     memory = rows["worker-rss-mb"]
     # Both sides' workers were found and measured (a worker is more than a megabyte).
     assert memory["python_mb"] > 1 and memory["sparkwasm_mb"] > 1, memory
