@@ -38,3 +38,17 @@ def test_the_benchmark_runs_every_job_and_the_sides_agree(tmp_path: Path) -> Non
     # Both sides' workers were found and measured (a worker is more than a megabyte).
     assert memory["python_mb"] > 1 and memory["sparkwasm_mb"] > 1, memory
     assert "| narrow" in done.stdout
+
+
+def test_the_guest_a_b_runs_each_build_and_checks_their_answers(tmp_path: Path) -> None:
+    guest = ROOT / "target" / "wasm32-wasip1" / "release" / "wordcount.wasm"
+    copy = tmp_path / "copy.wasm"
+    copy.write_bytes(guest.read_bytes())
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "ab.py"), "--job", "wordcount", "--runs", "1",
+         "--text-mb", "0.1", str(guest), str(copy)],
+        capture_output=True, text=True, timeout=600, env=dict(os.environ),
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = [line for line in done.stdout.splitlines() if line.endswith(")")]
+    assert [line.split()[2] for line in lines] == [str(guest), str(copy)], done.stdout
