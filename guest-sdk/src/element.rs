@@ -48,8 +48,8 @@ pub struct ElementType {
     /// The type as the author spelled it (`(String,i64)`), for messages.
     pub(crate) name: &'static str,
     pub(crate) id: TypeId,
-    /// Decodes the task's input records as this type.
-    pub(crate) source: fn(InputEncoding, &'static str) -> Stream,
+    /// Decodes the task's input records as this type (a batch at a time when asked).
+    pub(crate) source: fn(InputEncoding, &'static str, bool) -> Stream,
     /// Writes a stream of this type.
     pub(crate) sink: fn(Stream, TypedSink, &'static str, &mut Output) -> Result<(), Error>,
     /// Turns a stream of this type into a stream of `Value`s.

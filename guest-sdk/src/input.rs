@@ -21,20 +21,44 @@ use sparkwasm_abi::{InputEncoding, BATCH_TYPED, BATCH_VALUES, NULL_RECORD, RECOR
 
 use crate::element::Element;
 use crate::error::{pickle_message, Error};
-use crate::stream::Stream;
+use crate::stream::{Stream, BATCH_ELEMENTS};
 use crate::value::pickle::{from_pickle, from_pickle_list, scan_into, Stop};
 use crate::value::{decode_prefix, from_flat, from_value, Value};
 use crate::{host, task};
 
 /// Size of the input buffer before any record asked for more: large enough that a batch
 /// holds many records (a PySpark batch of 1024 ints is ~5 KiB), small enough to be cheap for
-/// tiny tasks. The buffer is zero-filled when made, and every task starts in fresh memory, so
-/// each of its pages costs a page fault per task: 256 KiB cost a tiny task ~150 µs.
+/// tiny tasks. Every task starts in fresh memory, so each page of it the host fills costs a
+/// page fault (the buffer is not zero-filled: a page no batch reaches costs nothing).
 pub(crate) const INITIAL_INPUT_BUFFER: usize = 64 * 1024;
 
-/// Builds the decoding stream of a task's input as element type `T` (spelled `type_name`).
-pub(crate) fn source<T: Element>(encoding: InputEncoding, type_name: &'static str) -> Stream {
+/// Builds the decoding stream of a task's input as element type `T` (spelled `type_name`),
+/// a batch at a time when `batched` ([`Stream::batched`]).
+pub(crate) fn source<T: Element>(
+    encoding: InputEncoding,
+    type_name: &'static str,
+    batched: bool,
+) -> Stream {
     let reader = RecordReader::new();
+    if batched {
+        return match encoding {
+            // PySpark's own batches, one per record.
+            InputEncoding::PickleBatch => Stream::batches(PickleBatches::<T>::new(reader)),
+            InputEncoding::PickleItem => {
+                Stream::batches(Chunked(Source::new(reader, PickleItem::<T>::new())))
+            }
+            InputEncoding::Utf8 => {
+                Stream::batches(Chunked(Source::new(reader, Utf8::<T>::new(type_name))))
+            }
+            InputEncoding::Binary => {
+                Stream::batches(Chunked(Source::new(reader, Binary::new(read_typed::<T>))))
+            }
+            InputEncoding::Utf8Pairs => Stream::batches(Chunked(Source::new(
+                reader,
+                Utf8Pairs::new(|pair| from_value::<T>(pair)),
+            ))),
+        };
+    }
     match encoding {
         InputEncoding::PickleBatch => Stream::new(Source::new(reader, PickleBatch::<T>::new())),
         InputEncoding::PickleItem => Stream::new(Source::new(reader, PickleItem::<T>::new())),
@@ -244,6 +268,41 @@ fn payload<'r>(
     }
 }
 
+/// Elements cut into batches from a stream of single elements.
+struct Chunked<I>(I);
+
+impl<I: Iterator> Iterator for Chunked<I> {
+    type Item = Vec<I::Item>;
+
+    fn next(&mut self) -> Option<Vec<I::Item>> {
+        let batch: Vec<I::Item> = self.0.by_ref().take(BATCH_ELEMENTS).collect();
+        (!batch.is_empty()).then_some(batch)
+    }
+}
+
+/// Decodes the next record, a pickled list, onto `out`; `false` at the end of the input.
+fn next_pickle_batch<T: Element>(
+    reader: &mut RecordReader,
+    out: &mut Vec<T>,
+) -> Result<bool, Error> {
+    let Some(record) = reader.next_record()? else {
+        return Ok(false);
+    };
+    let bytes = payload(reader, &record, "pickled batch")?;
+    decode_pickle_list(bytes, out).map_err(|(element, message)| match element {
+        Some(element) => Error::Element {
+            record: record.index,
+            element,
+            message,
+        },
+        None => Error::Record {
+            record: record.index,
+            message,
+        },
+    })?;
+    Ok(true)
+}
+
 /// `PickleBatch`: each record is a pickled list, decoded whole into a `Vec` that is then
 /// reversed, so handing out the next element is a `pop`. (A `VecDeque`'s push and pop cost a
 /// sixth of the narrow job's guest time; the `Vec` keeps its allocation across records.)
@@ -272,24 +331,51 @@ impl<T: Element> Decode for PickleBatch<T> {
             if let Some(item) = self.reversed.pop() {
                 return Ok(Some(item));
             }
-            let Some(record) = reader.next_record()? else {
+            if !next_pickle_batch(reader, &mut self.reversed)? {
                 return Ok(None);
-            };
-            let bytes = payload(reader, &record, "pickled batch")?;
-            decode_pickle_list(bytes, &mut self.reversed).map_err(|(element, message)| {
-                match element {
-                    Some(element) => Error::Element {
-                        record: record.index,
-                        element,
-                        message,
-                    },
-                    None => Error::Record {
-                        record: record.index,
-                        message,
-                    },
-                }
-            })?;
+            }
             self.reversed.reverse();
+        }
+    }
+}
+
+/// `PickleBatch`, batched: each record's list is one batch. On the first error it records
+/// the task's failure and ends.
+struct PickleBatches<T> {
+    reader: RecordReader,
+    done: bool,
+    marker: PhantomData<fn() -> T>,
+}
+
+impl<T> PickleBatches<T> {
+    fn new(reader: RecordReader) -> Self {
+        PickleBatches {
+            reader,
+            done: false,
+            marker: PhantomData,
+        }
+    }
+}
+
+impl<T: Element> Iterator for PickleBatches<T> {
+    type Item = Vec<T>;
+
+    fn next(&mut self) -> Option<Vec<T>> {
+        if self.done {
+            return None;
+        }
+        let mut batch = Vec::new();
+        match next_pickle_batch(&mut self.reader, &mut batch) {
+            Ok(true) => Some(batch),
+            Ok(false) => {
+                self.done = true;
+                None
+            }
+            Err(err) => {
+                self.done = true;
+                task::fail(err);
+                None
+            }
         }
     }
 }

@@ -48,7 +48,9 @@
 //! encoding, the element type of the input, the steps to apply in order and the output. The
 //! SDK plans the task first (every handle resolved, every step's kind checked), pulls input a
 //! batch at a time, decodes it lazily, runs the steps as a chain of iterators and writes the
-//! output a batch at a time. Elements stay in the functions' own types wherever adjacent
+//! output a batch at a time. When the output reads the whole partition, `map`, `filter` and
+//! `flat_map` take a batch of elements per call instead of one (no function sees an element
+//! PySpark would not have given it). Elements stay in the functions' own types wherever adjacent
 //! steps agree; steps that build types nobody declared (`groupByKey`, joins, ...) carry
 //! Python's data model instead, and a typed function after them decodes its input from it. A
 //! partition is streamed, except by the steps that must see all of it (grouping, sorting,

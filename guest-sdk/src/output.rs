@@ -157,7 +157,22 @@ pub(crate) fn sink<T: Element>(
     type_name: &'static str,
     out: &mut Output,
 ) -> Result<(), Error> {
-    let rows = stream.into_rows::<T>("output")?;
+    match stream.into_batches::<T>("output")? {
+        Ok(batches) if matches!(spec, TypedSink::Count) => {
+            write_count(batches.map(|batch| batch.len()).sum(), out)
+        }
+        // A concrete `Flatten`: one dynamic call per batch, not per element.
+        Ok(batches) => write_typed(batches.flatten(), spec, type_name, out),
+        Err(rows) => write_typed(rows.into_rows::<T>("output")?, spec, type_name, out),
+    }
+}
+
+fn write_typed<T: Element>(
+    rows: impl Iterator<Item = T>,
+    spec: TypedSink,
+    type_name: &'static str,
+    out: &mut Output,
+) -> Result<(), Error> {
     match spec {
         TypedSink::Pickle => write_pickle(rows, type_name, out, Batching::Batches),
         TypedSink::Binary => write_binary(rows, type_name, out, |row, buf| {

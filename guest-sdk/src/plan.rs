@@ -646,13 +646,14 @@ impl Builder<'_> {
 /// fails before any input is read.
 pub(crate) fn build(spec: &TaskSpec) -> Result<Plan, Error> {
     let input_encoding = spec.input;
+    let batched = Stream::batched(spec);
     let (shape, source): (Shape, Box<dyn FnOnce() -> Stream>) = match spec.source {
         Source::Typed(type_ref) => {
             let origin = resolve(type_ref.function, || "the task's input type".into())?;
             let source = side_type(origin, type_ref.side);
             (
                 Shape::Typed(source),
-                Box::new(move || (source.source)(input_encoding, source.name)),
+                Box::new(move || (source.source)(input_encoding, source.name, batched)),
             )
         }
         Source::Dynamic => (

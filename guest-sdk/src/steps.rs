@@ -13,12 +13,22 @@ use crate::element::{
     MapPartitionsWithIndexFn, PartitionerFn, ReduceFn, Rows, SeqOpFn,
 };
 use crate::error::Error;
-use crate::stream::{call_named, Deferred, Named, Slot, Stream};
+use crate::stream::{call_named, Batches, Deferred, Named, Slot, Stream, BATCH_ELEMENTS};
 use crate::value::{from_value, to_value, Value};
 
 /// `map`: `f` applied to every record.
 pub(crate) fn map<F: MapFn>(rows: Stream) -> Result<Stream, Error> {
-    let rows = rows.into_rows::<F::In>(F::NAME)?;
+    let rows = match rows.into_batches::<F::In>(F::NAME)? {
+        Ok(batches) => {
+            // In place when `In` and `Out` have one layout (`i64 → i64`).
+            return Ok(Stream::batches(batches.map(|batch| {
+                call_named(F::NAME, || {
+                    batch.into_iter().map(F::call).collect::<Vec<_>>()
+                })
+            })));
+        }
+        Err(rows) => rows.into_rows::<F::In>(F::NAME)?,
+    };
     Ok(Stream::new(Named {
         name: F::NAME,
         inner: rows.map(F::call),
@@ -40,11 +50,49 @@ pub(crate) fn map_slot<F: MapFn>(value: Value) -> Result<Slot, String> {
 
 /// `flat_map`: the items of `f(record)` for every record.
 pub(crate) fn flat_map<F: FlatMapFn>(rows: Stream) -> Result<Stream, Error> {
-    let rows = rows.into_rows::<F::In>(F::NAME)?;
+    let rows = match rows.into_batches::<F::In>(F::NAME)? {
+        Ok(batches) => {
+            return Ok(Stream::batches(flat_map_batches(batches, F::NAME, |x| {
+                F::call(x).into_iter()
+            })));
+        }
+        Err(rows) => rows.into_rows::<F::In>(F::NAME)?,
+    };
     Ok(Stream::new(Named {
         name: F::NAME,
         inner: rows.flat_map(F::call),
     }))
+}
+
+/// Batches of at most [`BATCH_ELEMENTS`] items of `f(x)` for every `x`: bounded however many
+/// items one call yields (a `flat_map` may stream without end, up to the output limit).
+fn flat_map_batches<In: 'static, Out, Items: Iterator<Item = Out> + 'static>(
+    mut batches: Batches<In>,
+    name: &'static str,
+    f: impl Fn(In) -> Items + 'static,
+) -> impl Iterator<Item = Vec<Out>> {
+    let mut inputs = Vec::new().into_iter();
+    let mut items: Option<Items> = None;
+    std::iter::from_fn(move || {
+        let mut batch = Vec::new();
+        while batch.len() < BATCH_ELEMENTS {
+            if let Some(current) = items.as_mut() {
+                if let Some(item) = call_named(name, || current.next()) {
+                    batch.push(item);
+                    continue;
+                }
+                items = None;
+            }
+            if let Some(x) = inputs.next() {
+                items = Some(call_named(name, || f(x)));
+            } else if let Some(next) = batches.next() {
+                inputs = next.into_iter();
+            } else {
+                break;
+            }
+        }
+        (!batch.is_empty()).then_some(batch)
+    })
 }
 
 /// `flat_map` on one value.
@@ -60,7 +108,15 @@ pub(crate) fn flat_map_values<F: FlatMapFn>(value: Value) -> Result<Vec<Value>, 
 
 /// `filter`: the records for which `f` returns true.
 pub(crate) fn filter<F: FilterFn>(rows: Stream) -> Result<Stream, Error> {
-    let rows = rows.into_rows::<F::In>(F::NAME)?;
+    let rows = match rows.into_batches::<F::In>(F::NAME)? {
+        Ok(batches) => {
+            return Ok(Stream::batches(batches.map(|mut batch| {
+                call_named(F::NAME, || batch.retain(|row| F::call(row)));
+                batch
+            })));
+        }
+        Err(rows) => rows.into_rows::<F::In>(F::NAME)?,
+    };
     Ok(Stream::new(Named {
         name: F::NAME,
         inner: rows.filter(|row| F::call(row)),

@@ -1276,9 +1276,14 @@ fn a_panic_while_a_panicking_drop_is_pending_is_a_guest_panic_with_the_first_mes
 #[test]
 fn an_abort_halfway_through_a_batch_is_a_trap_after_whole_records() {
     let sandbox = sandbox();
-    // One input batch of 2000 ints; the guest aborts at the 1001st, after ~1 MB of output
-    // (four 256 KiB batches) was handed over.
-    let io = MemoryIo::new(vec![Some(pickle(&(0..2000).collect::<Vec<i64>>()))]);
+    // Two input batches of 1000 ints; the guest aborts at the first element of the second,
+    // after ~1 MB of output (whole 256 KiB records of the first batch's strings) was
+    // handed over. (A `map` runs a PySpark batch at a time, so the abort comes before any
+    // output of its own batch.)
+    let io = MemoryIo::new(vec![
+        Some(pickle(&(0..1000).collect::<Vec<i64>>())),
+        Some(pickle(&(1000..2000).collect::<Vec<i64>>())),
+    ]);
     let (err, io) = sandbox
         .run(&map_ints("abort_at_1000"), io)
         .fails_with(ErrorKind::Trap);

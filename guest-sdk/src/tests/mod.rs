@@ -77,6 +77,11 @@ fn t_explode(x: i64) -> i64 {
     x
 }
 
+#[sparkwasm::map_partitions]
+fn t_first_two(rows: impl Iterator<Item = i64>) -> impl Iterator<Item = i64> {
+    rows.take(2)
+}
+
 #[sparkwasm::map]
 fn t_small_double(x: u8) -> u8 {
     x.saturating_mul(2)
@@ -693,6 +698,65 @@ fn a_panic_upstream_of_map_partitions_names_the_upstream_function() {
         "{}",
         outcome.error()
     );
+}
+
+#[test]
+fn take_runs_functions_only_on_the_elements_it_reaches() {
+    // One pickled batch of 20 with the exploding element at index 13: `take(5)` reads
+    // element by element, so `t_explode` never sees 13 (as in PySpark).
+    let task = Task::typed(InputEncoding::PickleBatch, sparkwasm_fn_t_explode())
+        .step(StepKind::Map, &[sparkwasm_fn_t_explode()], None)
+        .output(OutputSpec::Take { n: 5 });
+    let outcome = task.run(vec![Some(pickle(&(0i64..20).collect::<Vec<_>>()))]);
+    assert_eq!(outcome.pickled::<i64>(), vec![0, 1, 2, 3, 4]);
+}
+
+#[test]
+fn a_map_partitions_that_stops_early_sees_no_batched_upstream() {
+    // `t_first_two` reads two elements; the `map` before it must not run on the rest.
+    let task = Task::typed(InputEncoding::PickleBatch, sparkwasm_fn_t_explode())
+        .step(StepKind::Map, &[sparkwasm_fn_t_explode()], None)
+        .step(StepKind::MapPartitions, &[sparkwasm_fn_t_first_two()], None);
+    let outcome = task.run(vec![Some(pickle(&(0i64..20).collect::<Vec<_>>()))]);
+    assert_eq!(outcome.pickled::<i64>(), vec![0, 1]);
+}
+
+#[test]
+fn batched_and_element_wise_plans_agree() {
+    // The same map → filter → flat_map over several records, once batched (count and
+    // pickle outputs) and once element by element (take of everything).
+    let build = || {
+        Task::typed(InputEncoding::PickleBatch, sparkwasm_fn_t_triple())
+            .step(StepKind::Map, &[sparkwasm_fn_t_triple()], None)
+            .step(StepKind::Filter, &[sparkwasm_fn_t_is_even()], None)
+            .step(StepKind::FlatMap, &[sparkwasm_fn_t_range_to()], None)
+    };
+    let input: Vec<_> = (0..5i64)
+        .map(|r| Some(pickle(&((r * 7)..(r * 7 + 7)).collect::<Vec<_>>())))
+        .collect();
+    let expected: Vec<i64> = (0..35i64)
+        .map(|x| x * 3)
+        .filter(|x| x % 2 == 0)
+        .flat_map(|n| 0..n)
+        .collect();
+    assert_eq!(build().run(input.clone()).pickled::<i64>(), expected);
+    let taken = build()
+        .output(OutputSpec::Take { n: u64::MAX })
+        .run(input.clone());
+    assert_eq!(taken.pickled::<i64>(), expected);
+    let counted = build().output(OutputSpec::Count).run(input);
+    assert_eq!(counted.pickled::<u64>(), vec![expected.len() as u64]);
+}
+
+#[test]
+fn a_batched_flat_map_cuts_long_item_runs_into_bounded_batches() {
+    let task = Task::typed(InputEncoding::PickleBatch, sparkwasm_fn_t_range_to())
+        .step(StepKind::FlatMap, &[sparkwasm_fn_t_range_to()], None);
+    let input = vec![Some(pickle(&vec![5000i64, 3])), Some(pickle(&vec![2i64]))];
+    let expected: Vec<i64> = (0..5000).chain(0..3).chain(0..2).collect();
+    assert_eq!(task.run(input.clone()).pickled::<i64>(), expected);
+    let counted = task.output(OutputSpec::Count).run(input);
+    assert_eq!(counted.pickled::<u64>(), vec![5005]);
 }
 
 #[test]

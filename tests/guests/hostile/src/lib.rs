@@ -235,7 +235,7 @@ fn panic_during_unwind(x: i64) -> i64 {
 }
 
 /// A 1000-character string for each `x`, until `x == 1000`, where the guest aborts (a bare
-/// trap: no panic, no message) halfway through the batch, after several output batches have
+/// trap: no panic, no message) halfway through the task, after several output batches have
 /// already been handed to the host.
 #[sparkwasm::map]
 fn abort_at_1000(x: i64) -> String {
