@@ -21,7 +21,7 @@ use sparkwasm_abi::{InputEncoding, BATCH_TYPED, BATCH_VALUES, NULL_RECORD, RECOR
 
 use crate::element::Element;
 use crate::error::{pickle_message, Error};
-use crate::stream::{Stream, BATCH_ELEMENTS};
+use crate::stream::Stream;
 use crate::value::pickle::{from_pickle, from_pickle_list, scan_into, Stop};
 use crate::value::{decode_prefix, from_flat, from_value, Value};
 use crate::{host, task};
@@ -32,34 +32,20 @@ use crate::{host, task};
 /// page fault (the buffer is not zero-filled: a page no batch reaches costs nothing).
 pub(crate) const INITIAL_INPUT_BUFFER: usize = 64 * 1024;
 
-/// Builds the decoding stream of a task's input as element type `T` (spelled `type_name`),
-/// a batch at a time when `batched` ([`Stream::batched`]).
+/// Builds the decoding stream of a task's input as element type `T` (spelled `type_name`).
+///
+/// When `batched` ([`Stream::batched`]), PySpark's pickled batches stay batches: each
+/// record's list is one. Records of one element each (text lines, single pickles) stay a
+/// stream of elements: cutting them into batches measured slower for word count (its words
+/// went through memory as whole batches instead of one by one, hot in cache).
 pub(crate) fn source<T: Element>(
     encoding: InputEncoding,
     type_name: &'static str,
     batched: bool,
 ) -> Stream {
     let reader = RecordReader::new();
-    if batched {
-        return match encoding {
-            // PySpark's own batches, one per record.
-            InputEncoding::PickleBatch => Stream::batches(PickleBatches::<T>::new(reader)),
-            InputEncoding::PickleItem => {
-                Stream::batches(Chunked(Source::new(reader, PickleItem::<T>::new())))
-            }
-            InputEncoding::Utf8 => {
-                Stream::batches(Chunked(Source::new(reader, Utf8::<T>::new(type_name))))
-            }
-            InputEncoding::Binary => {
-                Stream::batches(Chunked(Source::new(reader, Binary::new(read_typed::<T>))))
-            }
-            InputEncoding::Utf8Pairs => Stream::batches(Chunked(Source::new(
-                reader,
-                Utf8Pairs::new(|pair| from_value::<T>(pair)),
-            ))),
-        };
-    }
     match encoding {
+        InputEncoding::PickleBatch if batched => Stream::batches(PickleBatches::<T>::new(reader)),
         InputEncoding::PickleBatch => Stream::new(Source::new(reader, PickleBatch::<T>::new())),
         InputEncoding::PickleItem => Stream::new(Source::new(reader, PickleItem::<T>::new())),
         InputEncoding::Utf8 => Stream::new(Source::new(reader, Utf8::<T>::new(type_name))),
@@ -265,18 +251,6 @@ fn payload<'r>(
             record: record.index,
             message: format!("null record where a {encoding} was expected"),
         }),
-    }
-}
-
-/// Elements cut into batches from a stream of single elements.
-struct Chunked<I>(I);
-
-impl<I: Iterator> Iterator for Chunked<I> {
-    type Item = Vec<I::Item>;
-
-    fn next(&mut self) -> Option<Vec<I::Item>> {
-        let batch: Vec<I::Item> = self.0.by_ref().take(BATCH_ELEMENTS).collect();
-        (!batch.is_empty()).then_some(batch)
     }
 }
 

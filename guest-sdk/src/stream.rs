@@ -24,8 +24,8 @@ use crate::value::{from_value, to_value, Value};
 /// Elements a batch at a time (a batch may be empty).
 pub(crate) type Batches<T> = Box<dyn Iterator<Item = Vec<T>>>;
 
-/// How many elements a batch holds when the SDK cuts one (from records of one element each,
-/// or from a `flat_map`'s items); a PySpark batch is decoded whole, whatever its size.
+/// How many items of a `flat_map` make one batch; a PySpark batch is decoded whole, whatever
+/// its size.
 pub(crate) const BATCH_ELEMENTS: usize = 1024;
 
 /// The records flowing between two steps, with their element type erased.

@@ -750,8 +750,11 @@ fn batched_and_element_wise_plans_agree() {
 
 #[test]
 fn a_batched_flat_map_cuts_long_item_runs_into_bounded_batches() {
-    let task = Task::typed(InputEncoding::PickleBatch, sparkwasm_fn_t_range_to())
-        .step(StepKind::FlatMap, &[sparkwasm_fn_t_range_to()], None);
+    let task = Task::typed(InputEncoding::PickleBatch, sparkwasm_fn_t_range_to()).step(
+        StepKind::FlatMap,
+        &[sparkwasm_fn_t_range_to()],
+        None,
+    );
     let input = vec![Some(pickle(&vec![5000i64, 3])), Some(pickle(&vec![2i64]))];
     let expected: Vec<i64> = (0..5000).chain(0..3).chain(0..2).collect();
     assert_eq!(task.run(input.clone()).pickled::<i64>(), expected);
