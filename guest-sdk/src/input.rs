@@ -45,7 +45,9 @@ pub(crate) fn source<T: Element>(
 ) -> Stream {
     let reader = RecordReader::new();
     match encoding {
-        InputEncoding::PickleBatch if batched => Stream::batches(PickleBatches::<T>::new(reader)),
+        InputEncoding::PickleBatch if batched => {
+            Stream::batches(Source::new(reader, PickleBatches::<T>(PhantomData)))
+        }
         InputEncoding::PickleBatch => Stream::new(Source::new(reader, PickleBatch::<T>::new())),
         InputEncoding::PickleItem => Stream::new(Source::new(reader, PickleItem::<T>::new())),
         InputEncoding::Utf8 => Stream::new(Source::new(reader, Utf8::<T>::new(type_name))),
@@ -254,6 +256,19 @@ fn payload<'r>(
     }
 }
 
+/// The error of record `record`, a pickled list, from a list decoder's failing element (if
+/// the error is about one) and message.
+fn list_error(record: u64) -> impl FnOnce((Option<u64>, String)) -> Error {
+    move |(element, message)| match element {
+        Some(element) => Error::Element {
+            record,
+            element,
+            message,
+        },
+        None => Error::Record { record, message },
+    }
+}
+
 /// Decodes the next record, a pickled list, onto `out`; `false` at the end of the input.
 fn next_pickle_batch<T: Element>(
     reader: &mut RecordReader,
@@ -263,17 +278,7 @@ fn next_pickle_batch<T: Element>(
         return Ok(false);
     };
     let bytes = payload(reader, &record, "pickled batch")?;
-    decode_pickle_list(bytes, out).map_err(|(element, message)| match element {
-        Some(element) => Error::Element {
-            record: record.index,
-            element,
-            message,
-        },
-        None => Error::Record {
-            record: record.index,
-            message,
-        },
-    })?;
+    decode_pickle_list(bytes, out).map_err(list_error(record.index))?;
     Ok(true)
 }
 
@@ -313,44 +318,15 @@ impl<T: Element> Decode for PickleBatch<T> {
     }
 }
 
-/// `PickleBatch`, batched: each record's list is one batch. On the first error it records
-/// the task's failure and ends.
-struct PickleBatches<T> {
-    reader: RecordReader,
-    done: bool,
-    marker: PhantomData<fn() -> T>,
-}
+/// `PickleBatch`, batched: each record's list is one batch.
+struct PickleBatches<T>(PhantomData<fn() -> T>);
 
-impl<T> PickleBatches<T> {
-    fn new(reader: RecordReader) -> Self {
-        PickleBatches {
-            reader,
-            done: false,
-            marker: PhantomData,
-        }
-    }
-}
-
-impl<T: Element> Iterator for PickleBatches<T> {
+impl<T: Element> Decode for PickleBatches<T> {
     type Item = Vec<T>;
 
-    fn next(&mut self) -> Option<Vec<T>> {
-        if self.done {
-            return None;
-        }
+    fn next(&mut self, reader: &mut RecordReader) -> Result<Option<Vec<T>>, Error> {
         let mut batch = Vec::new();
-        match next_pickle_batch(&mut self.reader, &mut batch) {
-            Ok(true) => Some(batch),
-            Ok(false) => {
-                self.done = true;
-                None
-            }
-            Err(err) => {
-                self.done = true;
-                task::fail(err);
-                None
-            }
-        }
+        Ok(next_pickle_batch(reader, &mut batch)?.then_some(batch))
     }
 }
 
@@ -728,17 +704,7 @@ impl Decode for PickleBatchValues {
                 return Ok(None);
             };
             let bytes = payload(reader, &record, "pickled batch")?;
-            let items = from_pickle_list(bytes).map_err(|(element, message)| match element {
-                Some(element) => Error::Element {
-                    record: record.index,
-                    element,
-                    message,
-                },
-                None => Error::Record {
-                    record: record.index,
-                    message,
-                },
-            })?;
+            let items = from_pickle_list(bytes).map_err(list_error(record.index))?;
             self.queue = items.into_iter();
         }
     }
