@@ -34,7 +34,7 @@ pub(crate) const INITIAL_INPUT_BUFFER: usize = 64 * 1024;
 
 /// Builds the decoding stream of a task's input as element type `T` (spelled `type_name`).
 ///
-/// When `batched` ([`Stream::batched`]), PySpark's pickled batches stay batches: each
+/// When `batched` (the plan reads its whole input), PySpark's pickled batches stay batches: each
 /// record's list is one. Records of one element each (text lines, single pickles) stay a
 /// stream of elements: cutting them into batches measured slower for word count (its words
 /// went through memory as whole batches instead of one by one, hot in cache).

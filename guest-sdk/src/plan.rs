@@ -642,11 +642,24 @@ impl Builder<'_> {
     }
 }
 
+/// Whether the plan may move its elements a batch at a time: when its output reads every
+/// element (not `take`) and no step hands the partition to a user function that may stop
+/// early (`map_partitions`), so batching changes no function's inputs.
+fn batched(spec: &TaskSpec) -> bool {
+    !matches!(spec.output, OutputSpec::Take { .. })
+        && !spec.steps.iter().any(|step| {
+            matches!(
+                step.kind,
+                StepKind::MapPartitions | StepKind::MapPartitionsWithIndex
+            )
+        })
+}
+
 /// Resolves every handle and plans the task's shapes, so a wrong handle, kind or argument
 /// fails before any input is read.
 pub(crate) fn build(spec: &TaskSpec) -> Result<Plan, Error> {
     let input_encoding = spec.input;
-    let batched = Stream::batched(spec);
+    let batched = batched(spec);
     let (shape, source): (Shape, Box<dyn FnOnce() -> Stream>) = match spec.source {
         Source::Typed(type_ref) => {
             let origin = resolve(type_ref.function, || "the task's input type".into())?;

@@ -5,7 +5,7 @@
 //! `filter` and `flat_map`, a batch at a time ([`Batches`]): one call per batch moves the
 //! elements through a step with no dynamic dispatch per element (a third of the narrow job's
 //! guest time went to per-element dispatch). Any other step reads a batched stream element
-//! by element. Only plans that read their whole input are batched ([`Stream::batched`]), so a
+//! by element. Only plans that read their whole input are batched (`plan::batched`), so a
 //! user function never runs on an element PySpark would not have reached (`take`, a
 //! `map_partitions` that stops early).
 //!
@@ -47,20 +47,6 @@ impl Stream {
     pub(crate) fn batches<T: 'static>(batches: impl Iterator<Item = Vec<T>> + 'static) -> Self {
         let batches: Batches<T> = Box::new(batches);
         Stream::Batches(Box::new(batches))
-    }
-
-    /// Whether a plan may move its elements a batch at a time: when its output reads every
-    /// element (not `take`) and no step hands the partition to a user function that may stop
-    /// early (`map_partitions`), so batching changes no function's inputs.
-    pub(crate) fn batched(spec: &sparkwasm_abi::TaskSpec) -> bool {
-        use sparkwasm_abi::{OutputSpec, StepKind};
-        !matches!(spec.output, OutputSpec::Take { .. })
-            && !spec.steps.iter().any(|step| {
-                matches!(
-                    step.kind,
-                    StepKind::MapPartitions | StepKind::MapPartitionsWithIndex
-                )
-            })
     }
 
     /// Recovers the records as `T`. The plan checked the types, so a mismatch here is a bug.

@@ -28,12 +28,44 @@ pub(crate) fn from_flat<T: DeserializeOwned>(
     }
 }
 
+/// The methods the flat-batch deserializers share: newtypes read through, enums and ignored
+/// values as [`ValueDeserializer`] reads the element's `Value`.
+macro_rules! flat_deserializer_methods {
+    ($de:lifetime) => {
+        fn deserialize_newtype_struct<V: Visitor<$de>>(
+            self,
+            _name: &'static str,
+            visitor: V,
+        ) -> Result<V::Value, ValueError> {
+            visitor.visit_newtype_struct(self)
+        }
+
+        fn deserialize_enum<V: Visitor<$de>>(
+            self,
+            name: &'static str,
+            variants: &'static [&'static str],
+            visitor: V,
+        ) -> Result<V::Value, ValueError> {
+            ValueDeserializer(self.0.to_value()).deserialize_enum(name, variants, visitor)
+        }
+
+        fn deserialize_ignored_any<V: Visitor<$de>>(
+            self,
+            visitor: V,
+        ) -> Result<V::Value, ValueError> {
+            visitor.visit_unit()
+        }
+    };
+}
+
 /// A deserializer of a flat tuple of scalars; its answers are [`ValueDeserializer`]'s for the
 /// tuple's `Value`.
 struct TupleDeserializer<'t, 'a>(FlatElement<'t, 'a>);
 
 impl<'de> de::Deserializer<'de> for TupleDeserializer<'_, '_> {
     type Error = ValueError;
+
+    flat_deserializer_methods!('de);
 
     fn is_human_readable(&self) -> bool {
         true
@@ -56,27 +88,6 @@ impl<'de> de::Deserializer<'de> for TupleDeserializer<'_, '_> {
         visitor.visit_some(self)
     }
 
-    fn deserialize_newtype_struct<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        visitor: V,
-    ) -> Result<V::Value, ValueError> {
-        visitor.visit_newtype_struct(self)
-    }
-
-    fn deserialize_enum<V: Visitor<'de>>(
-        self,
-        name: &'static str,
-        variants: &'static [&'static str],
-        visitor: V,
-    ) -> Result<V::Value, ValueError> {
-        ValueDeserializer(self.0.to_value()).deserialize_enum(name, variants, visitor)
-    }
-
-    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ValueError> {
-        visitor.visit_unit()
-    }
-
     serde::forward_to_deserialize_any! {
         bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
         unit unit_struct seq tuple tuple_struct map struct identifier
@@ -89,6 +100,8 @@ struct ScalarDeserializer<'a>(Scalar<'a>);
 
 impl<'de> de::Deserializer<'de> for ScalarDeserializer<'_> {
     type Error = ValueError;
+
+    flat_deserializer_methods!('de);
 
     fn is_human_readable(&self) -> bool {
         true
@@ -134,27 +147,6 @@ impl<'de> de::Deserializer<'de> for ScalarDeserializer<'_> {
         visitor: V,
     ) -> Result<V::Value, ValueError> {
         ValueDeserializer(self.0.to_value()).deserialize_tuple_struct(name, len, visitor)
-    }
-
-    fn deserialize_newtype_struct<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        visitor: V,
-    ) -> Result<V::Value, ValueError> {
-        visitor.visit_newtype_struct(self)
-    }
-
-    fn deserialize_enum<V: Visitor<'de>>(
-        self,
-        name: &'static str,
-        variants: &'static [&'static str],
-        visitor: V,
-    ) -> Result<V::Value, ValueError> {
-        ValueDeserializer(self.0.to_value()).deserialize_enum(name, variants, visitor)
-    }
-
-    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ValueError> {
-        visitor.visit_unit()
     }
 
     serde::forward_to_deserialize_any! {
