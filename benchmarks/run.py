@@ -16,7 +16,12 @@ Jobs (local[2] by default):
   (the JVM's side of the exchange with a worker that costs nothing; no ratio for either);
 * ``wordcount``: textFile (generated) → flatMap → map → reduceByKey → collect;
 * ``tiny-tasks``: 200 one-element tasks over data parallelized from a list (no Python pass
-  under either side), the per-task overhead.
+  under either side), the per-task overhead;
+* ``sql-*``: ``SELECT sum(f(id))`` over ``spark.range(--sql-rows)`` in 2 partitions, with
+  ``f = x*2+1`` as a sparkwasm UDF against, row by row: a Python ``@udf`` (PySpark 4.3's
+  default, Arrow-optimized), a ``pandas_udf``, and Spark's built-in expression;
+  ``sql-exchange-floor`` is a sparkwasm identity UDF (``sum(id(x))``): the JVM's side of the
+  Arrow exchange with a UDF that costs nothing.
 
 Then, in fresh SparkContexts (one per run, alternating the sides; ``--fresh-runs``):
 
@@ -146,6 +151,34 @@ def wasm_wordcount(sc: SparkContext, wc: Any, text: str) -> List[Tuple[str, int]
     )
 
 
+def sql_jobs(sc: SparkContext, guest: Any, rows: int) -> List[Job]:
+    """The SQL UDF rows: ``sum(f(id))`` with f = x*2+1, sparkwasm against each other way."""
+    import pandas as pd
+    from pyspark.sql import SparkSession
+    from pyspark.sql import functions as F
+
+    spark = SparkSession(sc)
+    frame = spark.range(0, rows, 1, 2)
+    affine = guest.udf("affine", "bigint")
+    identity = guest.udf("id_long", "bigint")
+    python_affine = F.udf(lambda x: x * 2 + 1, "bigint")
+
+    @F.pandas_udf("bigint")  # type: ignore[call-overload]
+    def pandas_affine(x: pd.Series) -> pd.Series:
+        return x * 2 + 1
+
+    def total(column: Any) -> Callable[[], Any]:
+        return lambda: frame.select(F.sum(column).alias("s")).collect()[0]["s"]
+
+    wasm = total(affine(F.col("id")))
+    return [
+        ("sql-python-udf", total(python_affine(F.col("id"))), wasm),
+        ("sql-pandas-udf", total(pandas_affine(F.col("id"))), wasm),
+        ("sql-builtin", total(F.col("id") * 2 + 1), wasm),
+        ("sql-exchange-floor", None, total(identity(F.col("id")))),
+    ]
+
+
 def new_context(master: str, environment: Optional[Dict[str, str]] = None) -> SparkContext:
     conf = (
         SparkConf()
@@ -261,6 +294,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--ints", type=int, default=10_000_000, help="elements of the narrow job")
     parser.add_argument("--text-mb", type=float, default=100.0, help="size of the word-count text")
     parser.add_argument("--tiny-tasks", type=int, default=200)
+    parser.add_argument("--sql-rows", type=int, default=20_000_000, help="rows of the SQL jobs")
     parser.add_argument("--json", type=Path, help="also write the table here")
     parser.add_argument(
         "--jobs", help="comma-separated subset of the jobs to run (default: all of them)"
@@ -311,6 +345,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                     lambda: sparkwasm.wrap(tiny).map(bench_guest.triple_plus_one).collect(),
                 ),
             ]
+            jobs += sql_jobs(sc, bench_guest, args.sql_rows)
             if selected is not None:
                 unknown = selected - {name for name, _, _ in jobs}
                 if unknown:
@@ -335,6 +370,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                         "ints": args.ints,
                         "text_mb": args.text_mb,
                         "tiny_tasks": args.tiny_tasks,
+                        "sql_rows": args.sql_rows,
                         "rss_ints": args.rss_ints,
                         "rows": rows,
                     },

@@ -1,4 +1,4 @@
-//! Builds the guest fixtures (the typed and hostile test guests and the word-count example)
+//! Builds the guest fixtures (the typed, hostile and SQL test guests and the word-count example)
 //! from source for wasm32-wasip1, so tests never depend on a stale or committed `.wasm`. They
 //! are built in their own target directory: the outer cargo holds the lock on the main one.
 
@@ -8,6 +8,7 @@ use std::process::Command;
 const GUESTS: &[(&str, &str)] = &[
     ("typed-guest", "typed_guest"),
     ("hostile-guest", "hostile_guest"),
+    ("sql_guest", "sql_guest"),
     ("wordcount", "wordcount"),
 ];
 

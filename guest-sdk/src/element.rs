@@ -354,6 +354,8 @@ pub(crate) enum Ops {
     ForeachPartition {
         rows: RowsFn,
     },
+    /// A Spark SQL `udf` or `udaf`, which the SQL loop (not the planner) runs.
+    Sql(crate::sql::SqlFunction),
 }
 
 /// Marks a [`Function`] in memory, so a wrong handle is refused instead of misread.
@@ -489,6 +491,28 @@ impl Function {
         Function::new(F::NAME, FunctionKind::Foreach, input, output, ops)
     }
 
+    /// Registers a Spark SQL `udf` (`sql.entry` is `SqlEntry::Scalar`).
+    pub const fn udf(name: &'static str, sql: crate::sql::SqlFunction) -> Self {
+        Function::new(
+            name,
+            FunctionKind::Udf,
+            sql_columns,
+            sql_columns,
+            Ops::Sql(sql),
+        )
+    }
+
+    /// Registers a Spark SQL `udaf` (`sql.entry` is `SqlEntry::Aggregate`).
+    pub const fn udaf(name: &'static str, sql: crate::sql::SqlFunction) -> Self {
+        Function::new(
+            name,
+            FunctionKind::Udaf,
+            sql_columns,
+            sql_columns,
+            Ops::Sql(sql),
+        )
+    }
+
     /// Registers a `foreach_partition` function.
     pub const fn foreach_partition<F: ForeachPartitionFn>(input: TypeFn, output: TypeFn) -> Self {
         let ops = Ops::ForeachPartition {
@@ -496,6 +520,12 @@ impl Function {
         };
         Function::new(F::NAME, FunctionKind::ForeachPartition, input, output, ops)
     }
+}
+
+/// The element type standing for a SQL function's columns: SQL functions have no RDD element
+/// type, and the planner refuses them before it would ask for one.
+fn sql_columns() -> ElementType {
+    ElementType::of::<()>("(the columns of a SQL function)", None)
 }
 
 /// The handle of `function`: on wasm32 its address (stable across instances of a module, so

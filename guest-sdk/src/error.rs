@@ -158,6 +158,27 @@ pub enum Error {
         /// The file asked for.
         name: String,
     },
+    /// A SQL function with `nulls = "reject"` got a null in a non-`Option` argument.
+    #[error(
+        "function `{function}` got a null in argument {argument} at row {row} of the task's \
+         input, but it rejects nulls (`nulls = \"reject\"`); take an `Option` to handle them"
+    )]
+    NullArgument {
+        /// The function.
+        function: &'static str,
+        /// 0-based argument index.
+        argument: usize,
+        /// 0-based row of the task's input.
+        row: u64,
+    },
+    /// A SQL function's argument column or result cannot be used.
+    #[error("function `{function}`: {message}")]
+    SqlFunction {
+        /// The function.
+        function: &'static str,
+        /// What went wrong.
+        message: String,
+    },
     /// A broken invariant inside the SDK: a bug, reported rather than panicking.
     #[error("internal error in the sparkwasm guest SDK: {0}")]
     Internal(String),

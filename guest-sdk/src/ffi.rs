@@ -1,6 +1,6 @@
 //! The raw ABI surface of a sparkwasm module: its exports, its host imports and the handle
-//! check. This is the only file of the SDK with `unsafe`; every shim here forwards to a safe
-//! function that returns `Result`.
+//! check. With `sql::bytes` (the byte views of SQL columns) it is the only file of the SDK
+//! with `unsafe`; every shim here forwards to a safe function that returns `Result`.
 //!
 //! Names and signatures are fixed by `sparkwasm_abi` (see its crate docs for the contract).
 //! On wasm32 pointers and `usize` are 32 bits wide, so the `u32` addresses of the ABI are the
@@ -71,6 +71,19 @@ pub(crate) fn input_next(buf: &mut Vec<u8>) -> i64 {
         }
     }
     written
+}
+
+/// Asks the host for the next columnar batch (SQL tasks), written into `buf` (whose start the
+/// caller keeps 8-byte aligned); see `sparkwasm_abi::IMPORT_INPUT_NEXT`. Returns the host's
+/// answer: the batch length, 0 at the end, or `-n` when `buf` needs `n` bytes.
+#[cfg(target_arch = "wasm32")]
+pub(crate) fn input_next_into(buf: &mut [u8]) -> i64 {
+    // A buffer above 4 GiB cannot exist on wasm32; offering less than its length is harmless.
+    let cap = u32::try_from(buf.len()).unwrap_or(u32::MAX);
+    // SAFETY: the host writes at most `cap` bytes starting at `buf`, a live, exclusively
+    // borrowed, initialized slice of at least `cap` bytes for the whole call, so no Rust
+    // reference observes the write. Any byte pattern is a valid `u8`.
+    unsafe { imports::input_next(buf.as_mut_ptr(), cap) }
 }
 
 /// Hands the host a batch of complete output records; see `sparkwasm_abi::IMPORT_OUTPUT_WRITE`.

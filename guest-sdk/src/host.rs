@@ -8,12 +8,12 @@
 
 #[cfg(target_arch = "wasm32")]
 pub(crate) use crate::ffi::{
-    accumulator_update, broadcast_read, input_next, output_write, report_error,
+    accumulator_update, broadcast_read, input_next, input_next_into, output_write, report_error,
 };
 
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) use native::{
-    accumulator_update, broadcast_read, input_next, output_write, report_error,
+    accumulator_update, broadcast_read, input_next, input_next_into, output_write, report_error,
 };
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -47,6 +47,13 @@ pub(crate) mod native {
         pub(crate) accumulator_updates: Vec<Vec<u8>>,
         /// When set, `accumulator_update` refuses every update with this code.
         pub(crate) refuse_accumulator: Option<i32>,
+        /// Whole batches (columnar, SQL tasks) still to hand out, one per `input_next`.
+        pub(crate) batches: VecDeque<Vec<u8>>,
+        /// When set, `output_write` counts batches without keeping them (so a test can
+        /// count the guest's allocations alone).
+        pub(crate) discard_output: bool,
+        /// Output batches received (kept or not).
+        pub(crate) output_batches: usize,
     }
 
     thread_local! {
@@ -84,12 +91,35 @@ pub(crate) mod native {
         })
     }
 
+    /// Copies the next whole queued batch into `buf`: its length, 0 when none are left, `-n`
+    /// when it needs `n` bytes (columnar input: one batch per call, no record framing).
+    pub(crate) fn input_next_into(buf: &mut [u8]) -> i64 {
+        with(|host| {
+            host.largest_input_buffer = host.largest_input_buffer.max(buf.len());
+            let Some(batch) = host.batches.front() else {
+                return 0;
+            };
+            let len = i64::try_from(batch.len()).unwrap_or(i64::MAX);
+            match buf.get_mut(..batch.len()) {
+                Some(dest) => {
+                    dest.copy_from_slice(batch);
+                    host.batches.pop_front();
+                    len
+                }
+                None => -len,
+            }
+        })
+    }
+
     /// Captures an output batch, or refuses it when the test asked for that.
     pub(crate) fn output_write(batch: &[u8]) -> i32 {
         with(|host| match host.refuse_output {
             Some(code) => code,
             None => {
-                host.output.push(batch.to_vec());
+                host.output_batches += 1;
+                if !host.discard_output {
+                    host.output.push(batch.to_vec());
+                }
                 0
             }
         })

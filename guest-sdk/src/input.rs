@@ -56,7 +56,17 @@ pub(crate) fn source<T: Element>(
             reader,
             Utf8Pairs::new(|pair| from_value::<T>(pair)),
         )),
+        InputEncoding::Columnar => columnar_refused(),
     }
+}
+
+/// The stream of a columnar input in an RDD task: none (the planner refuses such tasks
+/// before any input is read; this keeps the refusal if that ever changes).
+fn columnar_refused() -> Stream {
+    task::fail(Error::Plan(
+        "columnar input belongs to SQL tasks, not RDD steps".into(),
+    ));
+    Stream::new(std::iter::empty::<Value>())
 }
 
 /// Builds the decoding stream of a task's input as [`Value`]s.
@@ -70,6 +80,7 @@ pub(crate) fn dynamic_source(encoding: InputEncoding) -> Stream {
         InputEncoding::Utf8 => Stream::new(Source::new(reader, Utf8Values)),
         InputEncoding::Binary => Stream::new(Source::new(reader, Binary::new(read_value))),
         InputEncoding::Utf8Pairs => Stream::new(Source::new(reader, Utf8Pairs::new(Ok))),
+        InputEncoding::Columnar => columnar_refused(),
     }
 }
 
@@ -813,6 +824,7 @@ mod tests {
             InputEncoding::Utf8Pairs => {
                 Source::new(reader, Utf8Pairs::new(|p| from_value::<T>(p))).collect()
             }
+            InputEncoding::Columnar => Vec::new(),
         };
         (items, task::take_failure())
     }

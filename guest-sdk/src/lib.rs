@@ -1,5 +1,6 @@
-//! The sparkwasm guest SDK: write Spark RDD functions in plain typed Rust and compile them to a
-//! sparkwasm module (`wasm32-wasip1`) that runs in place of PySpark's Python worker.
+//! The sparkwasm guest SDK: write Spark RDD functions and Spark SQL UDFs in plain typed Rust
+//! and compile them to a sparkwasm module (`wasm32-wasip1`) that runs in place of PySpark's
+//! Python worker.
 //!
 //! ```ignore
 //! #[sparkwasm::flat_map]
@@ -28,15 +29,43 @@
 //! }
 //! ```
 //!
-//! The function kinds are `map`, `flat_map`, `filter`, `map_partitions`,
+//! The RDD function kinds are `map`, `flat_map`, `filter`, `map_partitions`,
 //! `map_partitions_with_index`, `reduce`, `key`, `seq_op`, `partitioner`, `foreach` and
-//! `foreach_partition` (see each macro for its signature). Build the crate as a `cdylib` for
+//! `foreach_partition` (see each macro for its signature); Spark SQL has `udf` and `udaf`
+//! (below). Build the crate as a `cdylib` for
 //! `wasm32-wasip1`. Element types are any serde types (`Serialize + DeserializeOwned +
 //! 'static`): integers, floats, `bool`, `String`, [`Bytes`], `Option`, tuples, `Vec`,
 //! `HashMap`/`BTreeMap` and your own `#[derive(Serialize, Deserialize)]` types. Records coming
 //! from Python are decoded into these types with range checks (a Python `300` is an error for
 //! `u8`, never a wrong number); records going back to Python become the natural Python values
 //! (tuples stay tuples, `None` stays `None`).
+//!
+//! # Spark SQL functions
+//!
+//! `#[sparkwasm::udf]` registers a per-row scalar function over Spark SQL types and
+//! `#[sparkwasm::udaf]` an aggregate (see [`Udaf`]); the SDK runs them a column batch at a
+//! time, viewing fixed-width columns in place and writing results into columns reused across
+//! batches:
+//!
+//! ```ignore
+//! #[sparkwasm::udf]
+//! fn str_len(s: &str) -> i32 { s.chars().count() as i32 }
+//!
+//! #[sparkwasm::udf]
+//! fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> { Some(a? / b?) }
+//!
+//! #[sparkwasm::udf(nulls = "reject")]
+//! fn must(x: i64) -> i64 { x }
+//!
+//! #[sparkwasm::udaf]
+//! fn sum_long() -> impl sparkwasm::Udaf<i64, Output = i64> { Sum::default() }
+//! ```
+//!
+//! Arguments are `bool`, `i8`…`i64`, `f32`, `f64`, `&str`, `&[u8]`, [`Date`], [`Timestamp`],
+//! [`TimestampNtz`] and [`Decimal<P, S>`](Decimal), or `Option` of those to receive nulls;
+//! results the same with `String` and `Vec<u8>` for strings and binaries. A null in a
+//! non-`Option` argument makes the result null without calling the function (an aggregate
+//! skips the row), or with `nulls = "reject"` fails the task naming the row.
 //!
 //! Besides its records a function can read its task's context ([`task_context`]), broadcast
 //! variables ([`broadcast`], [`broadcast_shared`]), add to accumulators ([`accumulator`]) and
@@ -59,7 +88,7 @@
 //!
 //! The guest/host contract itself lives in the `sparkwasm-abi` crate.
 
-#![deny(unsafe_code)] // `ffi` alone opts out.
+#![deny(unsafe_code)] // `ffi` and `sql::bytes` alone opt out.
 
 // Lets the macros' `::sparkwasm::codegen` paths resolve inside this crate's own tests.
 extern crate self as sparkwasm;
@@ -73,6 +102,7 @@ mod input;
 mod keyed;
 mod output;
 mod plan;
+mod sql;
 mod steps;
 mod stream;
 mod task;
@@ -90,8 +120,9 @@ pub use error::Error;
 pub use serde_bytes::ByteBuf as Bytes;
 pub use sparkwasm_macros::{
     filter, flat_map, foreach, foreach_partition, key, map, map_partitions,
-    map_partitions_with_index, partitioner, reduce, seq_op,
+    map_partitions_with_index, partitioner, reduce, seq_op, udaf, udf,
 };
+pub use sql::{Date, Decimal, Timestamp, TimestampNtz, Udaf};
 
 /// The SDK's batch codecs for the micro-benchmarks (`benches/codec.rs`); not part of the API.
 #[cfg(feature = "bench-internals")]
@@ -108,4 +139,14 @@ pub mod codegen {
         PairProbe, PartitionerFn, Probe, ReduceFn, Rows, SeqOpFn,
     };
     pub use sparkwasm_abi as abi;
+
+    /// What `#[udf]` and `#[udaf]` expand to.
+    pub mod sql {
+        pub use crate::sql::{
+            boxed_state, builder, new_result, state_mut, state_take, AggregateFinish,
+            AggregateInit, AggregateUpdate, ArgType, BinaryColumn, BytesBuilder, Call, CallError,
+            Column, Fixed, FixedBuilder, FixedColumn, ResultColumn, ResultType, ScalarCall,
+            Scratch, SqlEntry, SqlFunction, StrColumn, Validity,
+        };
+    }
 }

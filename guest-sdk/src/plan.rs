@@ -22,7 +22,8 @@
 //! | every other step | dynamic | dynamic |
 
 use sparkwasm_abi::{
-    FunctionKind, OutputSpec, Partitioner, Source, Step, StepFunctions, StepKind, TaskSpec,
+    FunctionKind, InputEncoding, OutputSpec, Partitioner, Source, Step, StepFunctions, StepKind,
+    TaskSpec,
 };
 
 use crate::element::{self, ElementType, Function, Label, Ops};
@@ -547,6 +548,9 @@ impl Builder<'_> {
                 self.dynamic(&label);
                 values(ValueSink::Text)
             }
+            (OutputSpec::Columnar, _) => {
+                return Err(Error::Plan("columnar output belongs to SQL tasks".into()))
+            }
             (OutputSpec::SampleKeys { fraction, seed }, _) => {
                 self.dynamic(&label);
                 let partition = u64::from(self.spec.info.partition_id.unsigned_abs());
@@ -658,11 +662,26 @@ fn batched(spec: &TaskSpec) -> bool {
 /// Resolves every handle and plans the task's shapes, so a wrong handle, kind or argument
 /// fails before any input is read.
 pub(crate) fn build(spec: &TaskSpec) -> Result<Plan, Error> {
+    if spec.input == InputEncoding::Columnar || spec.output == OutputSpec::Columnar {
+        return Err(Error::Plan(
+            "columnar input and output belong to SQL tasks, and this RDD task has no SQL \
+             functions"
+                .into(),
+        ));
+    }
     let input_encoding = spec.input;
     let batched = batched(spec);
     let (shape, source): (Shape, Box<dyn FnOnce() -> Stream>) = match spec.source {
         Source::Typed(type_ref) => {
             let origin = resolve(type_ref.function, || "the task's input type".into())?;
+            if matches!(origin.kind, FunctionKind::Udf | FunctionKind::Udaf) {
+                return Err(Error::Plan(format!(
+                    "the task's input type names `{}`, a {} function, which has no RDD \
+                     element type",
+                    origin.name,
+                    origin.kind.as_str()
+                )));
+            }
             let source = side_type(origin, type_ref.side);
             (
                 Shape::Typed(source),

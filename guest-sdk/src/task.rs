@@ -1,6 +1,6 @@
-//! Running one task: the spec buffer, the version check, the plan (see `plan`), the
-//! execution, the accumulator updates of a successful task, and the task-scoped state the
-//! panic hook reads.
+//! Running one task: the spec buffer, the version check, the plan (see `plan`) or the SQL loop
+//! (see `sql`), the execution, the accumulator updates of a successful task, and the
+//! task-scoped state the panic hook reads.
 //!
 //! Task-scoped state is thread-local. On wasm32 (no threads) that is a plain static; natively
 //! it keeps parallel unit tests apart.
@@ -13,7 +13,7 @@ use sparkwasm_abi::{TaskSpec, ABI_VERSION, STATUS_ERROR, STATUS_OK};
 
 use crate::error::Error;
 use crate::output::Output;
-use crate::{context, host, plan};
+use crate::{context, host, plan, sql};
 
 thread_local! {
     /// The author function currently running, for the panic message.
@@ -158,6 +158,10 @@ fn execute(spec: &[u8]) -> Result<(), Error> {
 }
 
 fn run_plan(spec: &TaskSpec) -> Result<(), Error> {
+    if let Some(sql) = &spec.sql {
+        sql::run(spec, sql)?;
+        return context::send_accumulators();
+    }
     let plan = plan::build(spec)?;
     let mut out = Output::new();
     let written = plan.run(&mut out);

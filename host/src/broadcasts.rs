@@ -463,7 +463,7 @@ mod tests {
             eval_type: 0,
             runner_conf: vec![],
             eval_conf: vec![],
-            command: command.clone(),
+            command: sparkwasm_protocol::Command::Rdd(command.clone()),
         };
         let mut bytes = Vec::new();
         jvm::write_task_header(&mut bytes, SparkVersion::V3_5, &header).unwrap();
@@ -484,7 +484,7 @@ mod tests {
         )
         .unwrap()
         .unwrap();
-        assert_eq!(read.command, command);
+        assert_eq!(read.command, sparkwasm_protocol::Command::Rdd(command));
         assert_eq!(read_all(&registry, 4).unwrap(), PICKLE_100);
     }
 }

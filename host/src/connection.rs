@@ -16,9 +16,11 @@ use std::io::{self, Write};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sparkwasm_abi::TaskInfo;
+use sparkwasm_protocol::eval_type::{self, UdfKind};
 use sparkwasm_protocol::{
     pickle, read_end_of_stream, read_task_header_with_broadcast_hook, write_end_of_data,
-    write_end_of_stream, write_exception, write_timing, Limits as DecodeLimits, TaskHeader, Timing,
+    write_end_of_stream, write_exception, write_timing, Command, Limits as DecodeLimits,
+    TaskHeader, Timing, UdfInfo,
 };
 use sparkwasm_runtime::Runtime;
 
@@ -26,6 +28,7 @@ use crate::broadcasts::BroadcastRegistry;
 use crate::config::WorkerConfig;
 use crate::manifest;
 use crate::socket_io::SocketIo;
+use crate::sql::{self, UdfCall};
 use crate::stream::Stream;
 
 /// How a connection ended.
@@ -148,6 +151,9 @@ impl Connection {
             Ok(updates) => updates,
             Err(TaskFailure(message)) => {
                 let io = self.io();
+                // A SQL task may fail after its Arrow output began: end that stream first, so
+                // the JVM reads the exception rather than a broken Arrow message.
+                io.end_sql_output()?;
                 write_exception(&mut io.writer, &bounded(&message))?;
                 io.writer.flush()?;
                 return Ok(Some(ConnectionEnd::TaskFailed));
@@ -185,8 +191,8 @@ impl Connection {
         }
     }
 
-    /// Decodes the command, loads the module and runs the pipeline over the data section.
-    /// Returns the task's accumulator updates, checked.
+    /// Decodes the command, loads the module and runs the pipeline (or the SQL functions)
+    /// over the data section. Returns the task's accumulator updates, checked.
     fn run_task(&mut self, header: &TaskHeader) -> Result<Vec<Vec<u8>>, TaskFailure> {
         let partition = header.partition_index;
         let context = &header.task_context;
@@ -194,7 +200,15 @@ impl Connection {
             "partition {partition}, stage {}, attempt {}",
             context.stage_id, context.attempt_number
         );
-        let command = manifest::decode(&header.command)
+        let command = match &header.command {
+            Command::Rdd(bytes) => bytes,
+            Command::Udfs { udfs, .. } => {
+                return self
+                    .run_sql_task(header, udfs, &where_)
+                    .map(|()| Vec::new())
+            }
+        };
+        let command = manifest::decode(command)
             .map_err(|e| TaskFailure(format!("sparkwasm: {e} ({where_})")))?;
         let digest = command.manifest.module_digest.clone();
         let short_digest = &digest[..12.min(digest.len())];
@@ -202,51 +216,19 @@ impl Connection {
         let context_of = |what: &str| {
             format!("sparkwasm: {what} [pipeline `{pipeline}`, module sha256:{short_digest}…, {where_}]")
         };
-        if let Some(allowed) = &self.config.allowed_digests {
-            if !allowed.contains(&digest) {
-                return Err(TaskFailure(context_of(&format!(
-                    "module sha256:{digest} is not on this cluster's allow-list \
-                     (SPARKWASM_ALLOWED_DIGESTS, {} digest(s)); ask the operator to add it",
-                    allowed.len()
-                ))));
-            }
-        }
+        self.check_allowed(&digest)
+            .map_err(|e| TaskFailure(context_of(&e)))?;
         let policy = command
             .manifest
             .policy
             .effective(&self.config.ceilings)
             .map_err(|e| TaskFailure(context_of(&format!("sandbox policy: {e}"))))?;
-
-        if self.runtime.is_none() {
-            let runtime =
-                Runtime::with_options(self.config.ceilings.clone(), self.config.engine.clone())
-                    .map_err(|e| {
-                        TaskFailure(context_of(&format!("cannot start the sandbox: {e}")))
-                    })?;
-            if let Some(why) = runtime.module_cache_error() {
-                // The executor's log; tasks run on, compiling each module once per process.
-                eprintln!("sparkwasm worker: {why}");
-            }
-            self.runtime = Some(runtime);
-        }
-        let runtime = self.runtime.as_mut().expect("just created");
+        let runtime = ensure_runtime(&mut self.runtime, &self.config)
+            .map_err(|e| TaskFailure(context_of(&e)))?;
         let module = runtime
             .load_under(&policy, command.module, &digest)
             .map_err(|e| TaskFailure(context_of(&e.to_string())))?;
-        // The split index is what PySpark hands mapPartitionsWithIndex; the task context's
-        // partition id only differs when the RDD is not the stage's last one.
-        let info = TaskInfo {
-            partition_id: partition,
-            stage_id: context.stage_id,
-            attempt_number: context.attempt_number,
-            task_attempt_id: context.task_attempt_id,
-            local_properties: context
-                .local_properties
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-            spark_files: false,
-        };
+        let info = task_info(header);
         let request = command
             .to_request(module.info(), info, &header.spark_files_dir)
             .map_err(|e| TaskFailure(context_of(&e.to_string())))?;
@@ -270,6 +252,114 @@ impl Connection {
             })?;
         }
         Ok(report.accumulator_updates)
+    }
+
+    /// Runs the UDFs of one Spark SQL Arrow eval node: one guest instance evaluates every
+    /// UDF over the node's Arrow batches (`crate::sql`).
+    fn run_sql_task(
+        &mut self,
+        header: &TaskHeader,
+        udfs: &[UdfInfo],
+        where_: &str,
+    ) -> Result<(), TaskFailure> {
+        let aggregate = match eval_type::udf_kind(header.eval_type) {
+            Some(UdfKind::GroupedAggregate) => true,
+            Some(UdfKind::Scalar) | None => false,
+        };
+        let calls: Vec<UdfCall<'_>> = udfs
+            .iter()
+            .map(|udf| UdfCall {
+                arg_offsets: udf.args.iter().map(|a| a.offset as usize).collect(),
+                commands: udf.chained.iter().map(Vec::as_slice).collect(),
+            })
+            .collect();
+        let plan = sql::plan(&calls, aggregate)
+            .map_err(|e| TaskFailure(format!("sparkwasm: {e} ({where_})")))?;
+        let digest = plan.digest.clone();
+        let short_digest = &digest[..12.min(digest.len())];
+        let what = if aggregate { "UDAF" } else { "UDF" };
+        let context_of = |message: &str| {
+            format!(
+                "sparkwasm: {message} [{what} `{}`, module sha256:{short_digest}…, {where_}]",
+                plan.description
+            )
+        };
+        self.check_allowed(&digest)
+            .map_err(|e| TaskFailure(context_of(&e)))?;
+        let policy = plan
+            .policy
+            .effective(&self.config.ceilings)
+            .map_err(|e| TaskFailure(context_of(&format!("sandbox policy: {e}"))))?;
+        let large_var_types = header.use_large_var_types();
+        let runtime = ensure_runtime(&mut self.runtime, &self.config)
+            .map_err(|e| TaskFailure(context_of(&e)))?;
+        let module = runtime
+            .load_under(&policy, plan.module, &digest)
+            .map_err(|e| TaskFailure(context_of(&e.to_string())))?;
+        let (request, section) = plan
+            .prepare(module.info(), task_info(header), large_var_types)
+            .map_err(|e| TaskFailure(context_of(&e)))?;
+        let mut io = self
+            .io
+            .take()
+            .expect("the connection owns its io between tasks");
+        io.begin_sql_task(section);
+        let (mut io, result) = runtime.run_task_under(&policy, &module, &request, io);
+        let finished = result.map_err(|e| e.to_string()).and_then(|_| {
+            io.finish_sql_task()
+                .map_err(|e| format!("ending the task: {e}"))
+                .and_then(|answered| answered)
+        });
+        self.io = Some(io);
+        finished.map_err(|e| TaskFailure(context_of(&e)))
+    }
+
+    /// Refuses a module that is not on the operator's allow-list, when there is one.
+    fn check_allowed(&self, digest: &str) -> Result<(), String> {
+        match &self.config.allowed_digests {
+            Some(allowed) if !allowed.contains(digest) => Err(format!(
+                "module sha256:{digest} is not on this cluster's allow-list \
+                 (SPARKWASM_ALLOWED_DIGESTS, {} digest(s)); ask the operator to add it",
+                allowed.len()
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The connection's sandbox, started on first use.
+fn ensure_runtime<'a>(
+    slot: &'a mut Option<Runtime<SocketIo>>,
+    config: &WorkerConfig,
+) -> Result<&'a mut Runtime<SocketIo>, String> {
+    if slot.is_none() {
+        let runtime = Runtime::with_options(config.ceilings.clone(), config.engine.clone())
+            .map_err(|e| format!("cannot start the sandbox: {e}"))?;
+        if let Some(why) = runtime.module_cache_error() {
+            // The executor's log; tasks run on, compiling each module once per process.
+            eprintln!("sparkwasm worker: {why}");
+        }
+        *slot = Some(runtime);
+    }
+    Ok(slot.as_mut().expect("just created"))
+}
+
+/// The task's context as the guest sees it. The split index is what PySpark hands
+/// mapPartitionsWithIndex; the task context's partition id only differs when the RDD is not
+/// the stage's last one.
+fn task_info(header: &TaskHeader) -> TaskInfo {
+    let context = &header.task_context;
+    TaskInfo {
+        partition_id: header.partition_index,
+        stage_id: context.stage_id,
+        attempt_number: context.attempt_number,
+        task_attempt_id: context.task_attempt_id,
+        local_properties: context
+            .local_properties
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        spark_files: false,
     }
 }
 

@@ -8,6 +8,7 @@
 //! * [`connection`]: the task loop on one connection.
 //! * [`manifest`]: the command format the driver package writes.
 //! * [`broadcasts`]: the connection's broadcast registry (path and decryption-server mode).
+//! * `sql`: Spark SQL UDFs and UDAFs over the Arrow eval path.
 
 pub mod broadcasts;
 pub mod config;
@@ -15,5 +16,6 @@ pub mod connection;
 pub mod daemon;
 pub mod manifest;
 pub mod socket_io;
+mod sql;
 pub mod stream;
 pub mod worker;

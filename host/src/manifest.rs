@@ -26,8 +26,10 @@ use sparkwasm_runtime::{
 
 /// The envelope's magic bytes.
 pub const MAGIC: &[u8; 6] = b"SPWASM";
-/// The envelope format this worker understands.
+/// The envelope format of RDD commands.
 pub const FORMAT_VERSION: u8 = 2;
+/// The envelope format of Spark SQL function commands (`crate::sql::command`).
+pub const SQL_FORMAT_VERSION: u8 = 3;
 
 /// A decoded command: the manifest, its decoded arguments and the module bytes.
 #[derive(Debug)]
@@ -47,7 +49,7 @@ pub enum ManifestError {
     #[error("the command is not a sparkwasm command (no SPWASM header); was this RDD built with the sparkwasm driver package?")]
     NotSparkwasm,
     /// A format version this worker does not know.
-    #[error("sparkwasm command format version {found} is not supported by this worker (it reads version {FORMAT_VERSION} only); use matching sparkwasm driver and worker versions")]
+    #[error("sparkwasm command format version {found} is not supported by this worker (it reads version {FORMAT_VERSION} for RDD functions and {SQL_FORMAT_VERSION} for SQL functions); use matching sparkwasm driver and worker versions")]
     UnsupportedVersion {
         /// The version found.
         found: u8,
@@ -352,15 +354,27 @@ pub enum ManifestPartitioner {
 /// Decodes the command envelope and its manifest, and checks everything that does not need
 /// the module.
 pub fn decode(command: &[u8]) -> Result<Command<'_>, ManifestError> {
+    let (version, json, module) = split_envelope(command)?;
+    if version != FORMAT_VERSION {
+        return Err(ManifestError::UnsupportedVersion { found: version });
+    }
+    let manifest: Manifest = serde_json::from_slice(json).map_err(|e| invalid(e.to_string()))?;
+    let args = manifest.validate()?;
+    Ok(Command {
+        manifest,
+        args,
+        module,
+    })
+}
+
+/// Splits a command's envelope into its format version, manifest JSON and module bytes.
+pub fn split_envelope(command: &[u8]) -> Result<(u8, &[u8], &[u8]), ManifestError> {
     let rest = command
         .strip_prefix(MAGIC.as_slice())
         .ok_or(ManifestError::NotSparkwasm)?;
     let (&version, rest) = rest
         .split_first()
         .ok_or(ManifestError::Truncated("missing format version"))?;
-    if version != FORMAT_VERSION {
-        return Err(ManifestError::UnsupportedVersion { found: version });
-    }
     let (len, rest) = rest
         .split_first_chunk::<4>()
         .ok_or(ManifestError::Truncated("missing manifest length"))?;
@@ -372,29 +386,27 @@ pub fn decode(command: &[u8]) -> Result<Command<'_>, ManifestError> {
         ));
     }
     let (json, module) = rest.split_at(len);
-    let manifest: Manifest = serde_json::from_slice(json).map_err(|e| invalid(e.to_string()))?;
-    let args = manifest.validate()?;
-    Ok(Command {
-        manifest,
-        args,
-        module,
-    })
+    Ok((version, json, module))
+}
+
+/// Checks that `digest` is a SHA-256 in lowercase hex.
+pub(crate) fn check_digest(digest: &str) -> Result<(), ManifestError> {
+    if digest.len() != 64
+        || !digest
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return Err(invalid(format!(
+            "module_digest must be 64 lowercase hex characters, got {digest:?}"
+        )));
+    }
+    Ok(())
 }
 
 impl Manifest {
     /// The checks that need no module; returns the decoded arguments.
     fn validate(&self) -> Result<Vec<Vec<u8>>, ManifestError> {
-        if self.module_digest.len() != 64
-            || !self
-                .module_digest
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
-            return Err(invalid(format!(
-                "module_digest must be 64 lowercase hex characters, got {:?}",
-                self.module_digest
-            )));
-        }
+        check_digest(&self.module_digest)?;
         let args = self
             .args
             .iter()
@@ -647,6 +659,7 @@ impl Command<'_> {
             accumulators: bindings(&manifest.accumulators),
             spark_files_dir: (manifest.spark_files && !spark_files_dir.is_empty())
                 .then(|| PathBuf::from(spark_files_dir)),
+            sql: None,
         })
     }
 }
@@ -742,6 +755,7 @@ mod tests {
             kind,
             input: "i64".into(),
             output: "i64".into(),
+            sql: None,
         };
         use FunctionKind as F;
         ModuleInfo {
@@ -1148,12 +1162,16 @@ mod tests {
             decode(b"\x80\x05\x95"),
             Err(ManifestError::NotSparkwasm)
         ));
-        for version in [1, 3, 9] {
+        for version in [1, 4, 9] {
             let mut bytes = envelope(&manifest(serde_json::json!({})), b"");
             bytes[6] = version;
             let err = decode(&bytes).unwrap_err();
             assert!(matches!(err, ManifestError::UnsupportedVersion { found } if found == version));
-            assert!(err.to_string().contains("reads version 2 only"), "{err}");
+            assert!(
+                err.to_string()
+                    .contains("reads version 2 for RDD functions"),
+                "{err}"
+            );
         }
     }
 

@@ -10,6 +10,7 @@ use sparkwasm_protocol::{read_record_header, RecordHeader};
 use sparkwasm_runtime::{BroadcastRead, InputBatch, TaskIo};
 
 use crate::broadcasts::BroadcastRegistry;
+use crate::sql::SqlSection;
 use crate::stream::Stream;
 
 /// Buffer size of the socket reader and writer, as Spark's `spark.buffer.size` default.
@@ -28,6 +29,8 @@ pub struct SocketIo {
     pending: Option<RecordHeader>,
     /// The data section's END_OF_DATA_SECTION has been read.
     input_ended: bool,
+    /// The current task's data section when it is a Spark SQL task (Arrow, not records).
+    sql: Option<SqlSection>,
 }
 
 impl SocketIo {
@@ -40,6 +43,7 @@ impl SocketIo {
             broadcasts,
             pending: None,
             input_ended: false,
+            sql: None,
         })
     }
 
@@ -47,11 +51,41 @@ impl SocketIo {
     pub fn begin_task(&mut self) {
         self.pending = None;
         self.input_ended = false;
+        self.sql = None;
+    }
+
+    /// Resets the data-section state before a Spark SQL task's Arrow data starts.
+    pub(crate) fn begin_sql_task(&mut self, section: SqlSection) {
+        self.begin_task();
+        self.sql = Some(section);
+    }
+
+    /// Ends the Arrow output stream of a failing Spark SQL task, if it began (nothing for
+    /// RDD tasks).
+    pub(crate) fn end_sql_output(&mut self) -> io::Result<()> {
+        match self.sql.as_mut() {
+            Some(section) => section.end_output(&mut self.writer),
+            None => Ok(()),
+        }
+    }
+
+    /// Ends a Spark SQL task: checks the guest answered every row and ends the output's
+    /// Arrow stream. Returns why the answer is incomplete, if it is.
+    pub(crate) fn finish_sql_task(&mut self) -> io::Result<Result<(), String>> {
+        match self.sql.as_mut() {
+            Some(section) => section.finish(&mut self.writer),
+            None => Ok(Ok(())),
+        }
     }
 
     /// Reads and discards whatever input the guest did not consume, through the
     /// END_OF_DATA_SECTION marker, so the connection can serve the next task.
     pub fn drain_input(&mut self) -> io::Result<()> {
+        if let Some(section) = self.sql.as_mut() {
+            let drained = section.drain(&mut self.reader);
+            self.sql = None;
+            return drained;
+        }
         loop {
             let header = match self.pending.take() {
                 Some(header) => header,
@@ -85,6 +119,9 @@ impl SocketIo {
 
 impl TaskIo for SocketIo {
     fn next_input(&mut self, buf: &mut [u8]) -> io::Result<InputBatch> {
+        if let Some(section) = self.sql.as_mut() {
+            return section.next_input(&mut self.reader, buf);
+        }
         let mut filled = 0;
         loop {
             let header = match self.pending.take() {
@@ -126,6 +163,9 @@ impl TaskIo for SocketIo {
     }
 
     fn write_output(&mut self, records: &[u8]) -> io::Result<()> {
+        if let Some(section) = self.sql.as_mut() {
+            return section.write_output(&mut self.writer, records);
+        }
         self.writer.write_all(records)
     }
 

@@ -166,6 +166,7 @@ fn module() -> ModuleInfo {
         kind,
         input: "i64".into(),
         output: "i64".into(),
+        sql: None,
     };
     use FunctionKind as F;
     ModuleInfo {
@@ -630,6 +631,9 @@ fn name_of(kind: FunctionKind) -> &'static str {
         F::Partitioner => "part",
         F::Foreach => "each",
         F::ForeachPartition => "each_part",
+        // SQL functions have no place in an RDD manifest; the module has none.
+        F::Udf => "sql_udf",
+        F::Udaf => "sql_udaf",
     }
 }
 

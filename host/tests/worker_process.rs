@@ -84,7 +84,7 @@ fn header(partition: i32, command: Vec<u8>) -> TaskHeader {
         eval_type: 0,
         runner_conf: vec![],
         eval_conf: vec![],
-        command,
+        command: sparkwasm_protocol::Command::Rdd(command),
     }
 }
 

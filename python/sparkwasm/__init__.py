@@ -1,4 +1,4 @@
-"""sparkwasm: run Apache Spark RDD functions compiled to WebAssembly, from PySpark.
+"""sparkwasm: run Apache Spark RDD functions and SQL UDFs compiled to WebAssembly, from PySpark.
 
 Write RDD functions in Rust with the ``sparkwasm`` guest SDK, build them for
 ``wasm32-wasip1``, and use them from a PySpark driver::
@@ -11,7 +11,7 @@ Write RDD functions in Rust with the ``sparkwasm`` guest SDK, build them for
     counts.collect()        # [('spark', 42), ...]
 
 * :func:`load` reads a module on the driver and checks it: a wasm core module carrying the
-  SDK's function descriptors, built for guest ABI version 3, exporting what the worker calls.
+  SDK's function descriptors, built for guest ABI version 4, exporting what the worker calls.
   ``module.functions`` lists its functions; ``module.<name>`` is a :class:`WasmFunction`.
 * :func:`wrap` turns any PySpark RDD whose records are pickled (the default), UTF-8 text
   (``sc.textFile``), UTF-8 pairs (``sc.wholeTextFiles``) or sparkwasm output into a
@@ -27,6 +27,16 @@ Write RDD functions in Rust with the ``sparkwasm`` guest SDK, build them for
   worker: no Python on the executors. Kinds and element types are checked when the pipeline
   is defined. Consecutive steps of one module run in one worker pass, like PySpark's
   pipelined Python functions. Python transformations and actions chain after it.
+* :func:`udf` and :func:`udaf` (or ``module.udf(name)``/``module.udaf(name)``) make Spark
+  SQL UDFs and aggregate functions (:class:`WasmUDF`) of ``#[sparkwasm::udf]`` and
+  ``#[sparkwasm::udaf]`` functions, for DataFrames::
+
+      str_len = sparkwasm.udf(m.str_len)
+      df.select(str_len("name")).groupBy("k").agg(sparkwasm.udaf(m.weighted_mean)("x", "w"))
+
+  :func:`register` (and ``spark.udf.register``, which importing sparkwasm teaches to keep
+  them in the worker) makes them SQL functions. Return types are checked against the module
+  when a UDF is defined; arguments are cast to the declared Spark types.
 * :meth:`WasmFunction.using` binds a function to broadcast variables and accumulators by the
   names the guest asks for.
 * :func:`canonical_hash` is the worker's hash partitioning in Python (a PySpark
@@ -53,19 +63,27 @@ bytes whose SHA-256 differs from the digest the driver computed.
 from ._module import WasmFunction, WasmModule, load
 from ._partition import canonical_bytes, canonical_hash, key_identity, order_key
 from ._rdd import WasmRDD, wrap
+from ._sql import WasmUDF, install_register_hook, register, udaf, udf
 from ._wasm import WasmModuleError
 from ._worker import worker_path
+
+# spark.udf.register would otherwise turn a WasmUDF back into a Python UDF (see _sql).
+install_register_hook()
 
 __all__ = [
     "WasmFunction",
     "WasmModule",
     "WasmModuleError",
     "WasmRDD",
+    "WasmUDF",
     "canonical_bytes",
     "canonical_hash",
     "key_identity",
     "load",
     "order_key",
+    "register",
+    "udaf",
+    "udf",
     "worker_path",
     "wrap",
 ]

@@ -1,4 +1,5 @@
-"""The command bytes a ``PythonRDD`` hands the sparkwasm worker for every task.
+"""The command bytes a ``PythonRDD`` (or a Spark SQL UDF) hands the sparkwasm worker for every
+task.
 
 Spark treats a ``PythonFunction``'s command as opaque bytes and writes them, length-framed,
 into each task it sends the worker. PySpark puts a cloudpickled closure there; sparkwasm puts
@@ -34,36 +35,54 @@ The manifest (UTF-8 JSON; the worker rejects unknown fields) describes one worke
 * ``function_names`` repeats the descriptor kind of every function the manifest mentions so
   the worker can check that the module it was sent is the one the driver looked at. The module
   bytes always travel inside the command: executors may not see the driver's files.
+
+A Spark SQL UDF (``sparkwasm.udf``, ``sparkwasm.udaf``) carries one command per function, in
+the same frame with version byte ``0x03``; Spark sends one per chained function of each UDF
+of an Arrow eval node, innermost first. Its manifest (unknown fields rejected) names one
+function::
+
+    {"module_digest": "<sha256 hex>", "function": "<name>", "kind": "udf" | "udaf",
+     "args": ["bigint", "string"], "returns": "int", "policy": {...}}
+
+``args`` and ``returns`` are the descriptor's ``sql.args``/``sql.returns``; the worker checks
+them against the module it loads. ``policy`` is the RDD manifest's ``policy``.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import re
 import struct
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from ._wasm import FUNCTION_KINDS
+from ._wasm import FUNCTION_KINDS, SQL_KINDS
 
 __all__ = [
     "COMMAND_MAGIC",
     "COMMAND_VERSION",
+    "SQL_COMMAND_VERSION",
     "INPUT_ENCODINGS",
     "JOIN_KINDS",
     "SIDES",
     "STEP_KINDS",
     "Manifest",
     "ManifestStep",
+    "SqlManifest",
     "StepSpec",
     "encode_command",
+    "encode_sql_command",
 ]
 
 COMMAND_MAGIC = b"SPWASM"
 COMMAND_VERSION = 2
+#: Version byte of a Spark SQL function's command (format 3).
+SQL_COMMAND_VERSION = 3
 INPUT_ENCODINGS = ("pickle_batch", "pickle_item", "utf8", "utf8_pairs", "binary")
 SIDES = ("input", "output")
 _U32_MAX = (1 << 32) - 1
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _U64_MAX = (1 << 64) - 1
 
 
@@ -287,9 +306,55 @@ class Manifest:
 
 def encode_command(manifest: Manifest, module_bytes: bytes) -> bytes:
     """The command bytes for one worker pass: header, manifest JSON, then the module."""
-    body = json.dumps(manifest.to_json(), separators=(",", ":")).encode("utf-8")
+    return _frame(COMMAND_VERSION, manifest.to_json(), module_bytes)
+
+
+@dataclass(frozen=True)
+class SqlManifest:
+    """One Spark SQL function (a ``udf`` or ``udaf`` of the module), as the worker needs it.
+
+    ``args``/``returns`` are the descriptor's Spark SQL types; ``policy`` is the job's sandbox
+    settings, the same object an RDD manifest carries.
+    """
+
+    module_digest: str
+    function: str
+    kind: str
+    args: Sequence[str]
+    returns: str
+    policy: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> Dict[str, Any]:
+        """The manifest as the JSON object the worker parses; checks it on the way."""
+        digest = self.module_digest
+        if not isinstance(digest, str) or not _SHA256_HEX.fullmatch(digest):
+            raise ValueError(f"module_digest must be 64 lowercase hex digits, got {digest!r}")
+        if not isinstance(self.function, str) or not self.function:
+            raise ValueError(f"function must be a non-empty name, got {self.function!r}")
+        if self.kind not in SQL_KINDS:
+            raise ValueError(f"a SQL function's kind is one of {SQL_KINDS}, got {self.kind!r}")
+        types = [*self.args, self.returns]
+        if not all(isinstance(t, str) and t for t in types):
+            raise ValueError(f"SQL types must be non-empty strings, got {types!r}")
+        return {
+            "module_digest": self.module_digest,
+            "function": self.function,
+            "kind": self.kind,
+            "args": list(self.args),
+            "returns": self.returns,
+            "policy": dict(sorted(self.policy.items())),
+        }
+
+
+def encode_sql_command(manifest: SqlManifest, module_bytes: bytes) -> bytes:
+    """The command bytes of one SQL function: header (version 3), manifest JSON, the module."""
+    return _frame(SQL_COMMAND_VERSION, manifest.to_json(), module_bytes)
+
+
+def _frame(version: int, manifest: Mapping[str, Any], module_bytes: bytes) -> bytes:
+    body = json.dumps(manifest, separators=(",", ":")).encode("utf-8")
     return b"".join(
-        (COMMAND_MAGIC, bytes([COMMAND_VERSION]), struct.pack(">I", len(body)), body, module_bytes)
+        (COMMAND_MAGIC, bytes([version]), struct.pack(">I", len(body)), body, module_bytes)
     )
 
 

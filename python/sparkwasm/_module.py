@@ -4,6 +4,8 @@
 returns a :class:`WasmModule`; attribute access on it gives :class:`WasmFunction` handles
 that :class:`sparkwasm.WasmRDD` methods accept in place of Python callables, and
 :meth:`WasmFunction.using` binds them to broadcast variables and accumulators.
+:meth:`WasmModule.udf` and :meth:`WasmModule.udaf` make Spark SQL UDFs of its ``udf`` and
+``udaf`` functions (see :mod:`sparkwasm._sql`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ from ._wasm import FunctionInfo, WasmModuleError, parse_module
 
 if TYPE_CHECKING:
     from pyspark import SparkContext
+    from pyspark.sql.types import DataType
+
+    from ._sql import WasmUDF
     from pyspark.accumulators import Accumulator
     from pyspark import Broadcast
 
@@ -61,6 +66,36 @@ class WasmModule:
     def function_kinds(self) -> Mapping[str, str]:
         """Name -> descriptor kind, for the command manifest."""
         return {name: info.kind for name, info in self._functions.items()}
+
+    def udf(
+        self,
+        name: str,
+        returnType: Optional[Union["DataType", str]] = None,
+        *,
+        deterministic: bool = True,
+    ) -> "WasmUDF":
+        """The Spark SQL UDF of this module's ``#[sparkwasm::udf]`` function ``name``: the same
+        as ``sparkwasm.udf(module[name], returnType, deterministic=deterministic)``. Raises
+        ``ValueError`` for an unknown name, ``TypeError`` for a function of another kind or a
+        ``returnType`` other than the declared one."""
+        from ._sql import udf
+
+        return udf(self._sql_function(name), returnType, deterministic=deterministic)
+
+    def udaf(self, name: str, returnType: Optional[Union["DataType", str]] = None) -> "WasmUDF":
+        """The Spark SQL aggregate function of this module's ``#[sparkwasm::udaf]`` function
+        ``name``: the same as ``sparkwasm.udaf(module[name], returnType)``."""
+        from ._sql import udaf
+
+        return udaf(self._sql_function(name), returnType)
+
+    def _sql_function(self, name: Any) -> "WasmFunction":
+        if not isinstance(name, str):
+            raise TypeError(f"a function name must be a string, got {type(name).__name__}")
+        info = self._functions.get(name)
+        if info is None:
+            raise ValueError(self._unknown(name))
+        return WasmFunction(self, info)
 
     def __getitem__(self, name: str) -> "WasmFunction":
         info = self._functions.get(name)
@@ -129,7 +164,7 @@ class WasmFunction:
     def kind(self) -> str:
         """Its descriptor kind: ``map``, ``flat_map``, ``filter``, ``map_partitions``,
         ``map_partitions_with_index``, ``reduce``, ``key``, ``seq_op``, ``partitioner``,
-        ``foreach`` or ``foreach_partition``."""
+        ``foreach``, ``foreach_partition``, or ``udf``/``udaf`` (Spark SQL functions)."""
         return self.info.kind
 
     @property
@@ -219,6 +254,12 @@ class WasmFunction:
     def __call__(self, *args: Any, **kwargs: Any) -> NoReturn:
         # Reached when a WasmFunction is handed to a plain PySpark RDD (and so runs inside a
         # Python worker) or called directly: neither can run WASM.
+        if self.kind in ("udf", "udaf"):
+            raise TypeError(
+                f"{self.name} is a WASM Spark SQL function; it runs in the sparkwasm worker, "
+                f"not in Python. Make a UDF of it with sparkwasm.{self.kind}(module.{self.name})"
+                " and apply that to columns"
+            )
         raise TypeError(
             f"{self.name} is a WASM function; it runs in the sparkwasm worker, not in Python. "
             f"Apply it to an RDD wrapped with sparkwasm.wrap(rdd), e.g. "
@@ -228,6 +269,13 @@ class WasmFunction:
     def __reduce__(self) -> NoReturn:
         # Pickling happens when PySpark ships a closure that captured this handle: that job
         # would only fail later on an executor, so fail now with the fix.
+        if self.kind in ("udf", "udaf"):
+            raise TypeError(
+                f"WASM function {self.name} is being pickled for a Python worker; make a Spark "
+                f"SQL UDF of it with sparkwasm.{self.kind}(module.{self.name}) (and register it "
+                "after `import sparkwasm`, which makes spark.udf.register keep it in the "
+                "sparkwasm worker)"
+            )
         raise TypeError(
             f"WASM function {self.name} was captured by a Python function that PySpark is "
             "pickling; WASM functions cannot run inside Python workers. Pass it directly to a "

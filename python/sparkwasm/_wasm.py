@@ -6,7 +6,8 @@ scheduled. Both facts are in the binary:
 
 * the custom section ``sparkwasm.functions``, written by the guest SDK's macros: a
   concatenation of entries, each a little-endian ``u32`` length followed by that many bytes
-  of JSON ``{"abi_version", "name", "kind", "input", "output"}``;
+  of JSON ``{"abi_version", "name", "kind", "input", "output"}``, plus ``"sql"`` (the Spark
+  SQL signature, :class:`SqlSignature`) exactly for the kinds ``udf`` and ``udaf``;
 * the export section, which must hold ``memory``, ``sparkwasm_run_task``,
   ``sparkwasm_alloc``, ``sparkwasm_abi_version`` and one ``sparkwasm_fn_<name>`` per
   function.
@@ -20,19 +21,22 @@ from __future__ import annotations
 import json
 import struct
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 __all__ = [
     "ABI_VERSION",
     "DESCRIPTOR_SECTION",
     "FUNCTION_KINDS",
     "FunctionInfo",
+    "NULL_POLICIES",
+    "SQL_KINDS",
+    "SqlSignature",
     "WasmModuleError",
     "parse_module",
 ]
 
 #: The only guest ABI version this driver speaks (``sparkwasm_abi::ABI_VERSION``).
-ABI_VERSION = 3
+ABI_VERSION = 4
 #: Name of the custom section holding the function descriptors.
 DESCRIPTOR_SECTION = "sparkwasm.functions"
 #: Function kinds a descriptor may declare, as spelled in descriptors
@@ -49,7 +53,14 @@ FUNCTION_KINDS = (
     "partitioner",
     "foreach",
     "foreach_partition",
+    "udf",
+    "udaf",
 )
+#: The kinds that are Spark SQL functions; their descriptors carry a ``sql`` signature.
+SQL_KINDS = ("udf", "udaf")
+#: What a ``udf``/``udaf`` does with a null in a non-``Option`` argument
+#: (``sparkwasm_abi::NullPolicy``).
+NULL_POLICIES = ("skip", "reject")
 #: Prefix of the per-function handle export.
 FUNCTION_EXPORT_PREFIX = "sparkwasm_fn_"
 #: Exports every sparkwasm module has besides its per-function handles, with their kinds.
@@ -68,10 +79,33 @@ _CUSTOM_SECTION_ID = 0
 _EXPORT_SECTION_ID = 7
 _EXPORT_KINDS = {0: "func", 1: "table", 2: "memory", 3: "global", 4: "tag"}
 _DESCRIPTOR_FIELDS = frozenset({"abi_version", "name", "kind", "input", "output"})
+_SQL_FIELDS = frozenset({"args", "nullable_args", "returns", "returns_nullable", "nulls"})
 
 
 class WasmModuleError(ValueError):
     """A file is not a sparkwasm module this driver can use; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class SqlSignature:
+    """The Spark SQL side of a ``udf`` or ``udaf`` (``sparkwasm_abi::SqlSignature``).
+
+    Types are Spark simple strings as the SDK normalised them (``bigint``, ``decimal(10,2)``,
+    ``array<int>``, ``struct<a:int,b:string>``). ``nullable_args[i]`` says whether argument
+    ``i`` is an ``Option`` (takes nulls); ``nulls`` is what a null in any other argument does:
+    ``"skip"`` (no call, null result; an aggregate skips the row) or ``"reject"`` (the task
+    fails).
+    """
+
+    args: Tuple[str, ...]
+    nullable_args: Tuple[bool, ...]
+    returns: str
+    returns_nullable: bool
+    nulls: str
+
+    def describe(self, name: str) -> str:
+        """``name(bigint, string) -> int``, as shown in error messages."""
+        return f"{name}({', '.join(self.args)}) -> {self.returns}"
 
 
 @dataclass(frozen=True)
@@ -83,13 +117,18 @@ class FunctionInfo:
     of the sequences; for ``filter``, ``foreach`` and ``foreach_partition`` the record type
     (output ``()``); for ``reduce`` both the value type ``V``; for ``key`` the record type and
     the key type; for ``seq_op`` (``fn(U, V) -> U``) input ``V`` and output ``U``; for
-    ``partitioner`` the key type and ``u64``.
+    ``partitioner`` the key type and ``u64``; for ``udf`` the Rust argument tuple (``(i64,&str)``,
+    or the type alone for one argument) and the return type; for ``udaf`` the argument tuple
+    of ``update`` and the type ``finish`` returns.
+
+    ``sql`` is the Spark SQL signature of a ``udf`` or ``udaf``, ``None`` for every other kind.
     """
 
     name: str
     kind: str
     input: str
     output: str
+    sql: Optional[SqlSignature] = None
 
     def signature(self) -> str:
         """``kind input -> output``, as shown in listings and error messages."""
@@ -236,7 +275,8 @@ def _parse_descriptor(raw: bytes) -> FunctionInfo:
             f"driver supports only version {ABI_VERSION}; rebuild the module with a sparkwasm "
             "SDK that matches this driver, or upgrade the driver"
         )
-    fields = set(entry)
+    # "sql" is optional here; whether a kind needs it is checked once the kind is known.
+    fields = set(entry) - {"sql"}
     if fields != _DESCRIPTOR_FIELDS:
         extra = sorted(fields - _DESCRIPTOR_FIELDS)
         missing = sorted(_DESCRIPTOR_FIELDS - fields)
@@ -255,7 +295,47 @@ def _parse_descriptor(raw: bytes) -> FunctionInfo:
             f"function {entry['name']!r} has unknown kind {entry['kind']!r} "
             f"(known: {', '.join(FUNCTION_KINDS)}); the module needs a newer driver"
         )
-    return FunctionInfo(entry["name"], entry["kind"], entry["input"], entry["output"])
+    sql = entry.get("sql")
+    if (entry["kind"] in SQL_KINDS) != (sql is not None):
+        raise WasmModuleError(
+            f"corrupt '{DESCRIPTOR_SECTION}' entry {entry['name']!r}: a {entry['kind']} function "
+            + ("needs a 'sql' signature" if sql is None else "must not have a 'sql' signature")
+        )
+    signature = _parse_sql(entry["name"], sql) if sql is not None else None
+    return FunctionInfo(entry["name"], entry["kind"], entry["input"], entry["output"], signature)
+
+
+def _parse_sql(name: str, sql: Any) -> SqlSignature:
+    """The ``sql`` object of a ``udf``/``udaf`` descriptor, checked as strictly as the worker
+    (``#[serde(deny_unknown_fields)]``) so a module the worker would refuse fails here."""
+
+    def corrupt(problem: str) -> WasmModuleError:
+        return WasmModuleError(f"corrupt '{DESCRIPTOR_SECTION}' entry {name!r}: 'sql' {problem}")
+
+    if not isinstance(sql, dict):
+        raise corrupt("must be a JSON object")
+    fields = set(sql)
+    if fields != _SQL_FIELDS:
+        raise corrupt(
+            f"has unknown fields {sorted(fields - _SQL_FIELDS)}, missing fields "
+            f"{sorted(_SQL_FIELDS - fields)}"
+        )
+    args, nullable = sql["args"], sql["nullable_args"]
+    if not isinstance(args, list) or not all(isinstance(a, str) and a for a in args):
+        raise corrupt("'args' must be a list of non-empty type strings")
+    if not isinstance(nullable, list) or not all(isinstance(n, bool) for n in nullable):
+        raise corrupt("'nullable_args' must be a list of booleans")
+    if len(nullable) != len(args):
+        raise corrupt(f"has {len(args)} 'args' but {len(nullable)} 'nullable_args'")
+    if not isinstance(sql["returns"], str) or not sql["returns"]:
+        raise corrupt("'returns' must be a non-empty type string")
+    if not isinstance(sql["returns_nullable"], bool):
+        raise corrupt("'returns_nullable' must be a boolean")
+    if sql["nulls"] not in NULL_POLICIES:
+        raise corrupt(f"'nulls' must be one of {', '.join(NULL_POLICIES)}, got {sql['nulls']!r}")
+    return SqlSignature(
+        tuple(args), tuple(nullable), sql["returns"], sql["returns_nullable"], sql["nulls"]
+    )
 
 
 def parse_module(data: bytes) -> ParsedModule:

@@ -23,8 +23,8 @@ pub use inspect::{digest_hex, inspect, ModuleInfo};
 pub use io::{BroadcastRead, InputBatch, TaskIo};
 pub use policy::{setting, Determinism, Policy};
 pub use sandbox::{
-    EngineOptions, LoadedModule, ModuleSource, Runtime, TaskOutput, TaskPartitioner, TaskReport,
-    TaskRequest, TaskState, TaskStep,
+    EngineOptions, LoadedModule, ModuleSource, Runtime, SqlRequest, TaskOutput, TaskPartitioner,
+    TaskReport, TaskRequest, TaskState, TaskStep,
 };
 pub use sparkwasm_abi::{
     Binding, FunctionDescriptor, FunctionKind, InputEncoding, OutputSpec, Side, StepKind, TaskInfo,

@@ -19,8 +19,8 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 use sparkwasm_abi::{
-    Binding, InputEncoding, OutputSpec, Partitioner, Side, Source, Step, StepKind, TaskInfo,
-    TaskSpec, TypeRef, ABI_VERSION, BROADCAST_UNKNOWN, EXPORT_ABI_VERSION, EXPORT_ALLOC,
+    Binding, InputEncoding, OutputSpec, Partitioner, Side, Source, SqlTask, Step, StepKind,
+    TaskInfo, TaskSpec, TypeRef, ABI_VERSION, BROADCAST_UNKNOWN, EXPORT_ABI_VERSION, EXPORT_ALLOC,
     EXPORT_MEMORY, EXPORT_RUN_TASK, IMPORT_ACCUMULATOR_UPDATE, IMPORT_BROADCAST_READ,
     IMPORT_INPUT_NEXT, IMPORT_MODULE, IMPORT_OUTPUT_WRITE, IMPORT_REPORT_ERROR, RECORD_HEADER_LEN,
     SPARK_FILES_GUEST_DIR, STATUS_ERROR, STATUS_OK,
@@ -147,6 +147,20 @@ pub enum TaskOutput {
         /// Seed (the guest mixes in the partition).
         seed: u64,
     },
+    /// Columnar batches, one column per SQL function ([`TaskRequest::sql`]). The runtime
+    /// checks only their size: the host, which knows the declared types, validates each
+    /// batch in [`TaskIo::write_output`] and refuses a bad one with
+    /// [`std::io::ErrorKind::InvalidData`], which fails the task as the guest's fault.
+    Columnar,
+}
+
+/// The Spark SQL functions of a task (the ABI's [`SqlTask`], naming its functions).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SqlRequest {
+    /// Per UDF, its chained functions by name, innermost first.
+    pub udfs: Vec<Vec<String>>,
+    /// Whether the functions are `udaf`s.
+    pub aggregate: bool,
 }
 
 /// Everything a task needs besides its data. Functions are named here; the runtime turns
@@ -175,6 +189,9 @@ pub struct TaskRequest {
     /// [`SPARK_FILES_GUEST_DIR`] if it exists; nothing else of the file system is ever
     /// visible.
     pub spark_files_dir: Option<PathBuf>,
+    /// The SQL functions of a SQL task (with [`InputEncoding::Columnar`] input, no steps and
+    /// [`TaskOutput::Columnar`] output); `None` for RDD tasks.
+    pub sql: Option<SqlRequest>,
 }
 
 impl TaskRequest {
@@ -197,6 +214,11 @@ impl TaskRequest {
                     .flat_map(|s| s.functions.iter().map(String::as_str)),
             )
             .chain(partitioner)
+            .chain(
+                self.sql
+                    .iter()
+                    .flat_map(|sql| sql.udfs.iter().flatten().map(String::as_str)),
+            )
     }
 
     /// The ABI task spec, with every function name turned into its handle by `handle`.
@@ -241,6 +263,7 @@ impl TaskRequest {
             TaskOutput::Count => OutputSpec::Count,
             TaskOutput::Take { n } => OutputSpec::Take { n: *n },
             TaskOutput::Text => OutputSpec::Text,
+            TaskOutput::Columnar => OutputSpec::Columnar,
             TaskOutput::SampleKeys { fraction, seed } => OutputSpec::SampleKeys {
                 fraction: *fraction,
                 seed: *seed,
@@ -265,6 +288,17 @@ impl TaskRequest {
                 },
             },
         };
+        let sql = match &self.sql {
+            Some(sql) => Some(SqlTask {
+                udfs: sql
+                    .udfs
+                    .iter()
+                    .map(|chain| chain.iter().map(|f| resolve(f)).collect())
+                    .collect::<Result<_, Error>>()?,
+                aggregate: sql.aggregate,
+            }),
+            None => None,
+        };
         Ok(TaskSpec {
             abi_version: ABI_VERSION,
             info,
@@ -275,6 +309,7 @@ impl TaskRequest {
             args: self.args.clone(),
             broadcasts: self.broadcasts.clone(),
             accumulators: self.accumulators.clone(),
+            sql,
         })
     }
 }
@@ -718,6 +753,8 @@ enum OutputShape {
     Shuffle { partitions: u32 },
     /// Exactly one record.
     One,
+    /// Columnar batches: the host validates them (see [`TaskOutput::Columnar`]).
+    Columnar,
 }
 
 impl OutputShape {
@@ -727,6 +764,7 @@ impl OutputShape {
                 partitions: *partitions,
             },
             TaskOutput::Count => OutputShape::One,
+            TaskOutput::Columnar => OutputShape::Columnar,
             TaskOutput::Pickle
             | TaskOutput::Binary
             | TaskOutput::Take { .. }
@@ -906,8 +944,15 @@ fn add_sparkwasm_imports<I: TaskIo>(linker: &mut Linker<TaskState<I>>) -> wasmti
             let io = state.io.as_mut().ok_or_else(|| {
                 host_fault(ErrorKind::Internal, "task io is missing during the task")
             })?;
-            io.write_output(batch)
-                .map_err(|e| host_fault(ErrorKind::Io, format!("writing output: {e}")))?;
+            match io.write_output(batch) {
+                Ok(()) => {}
+                // The host found the batch malformed (columnar output): the guest's fault.
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    state.guest_fault = Some(e.to_string());
+                    return Ok(2);
+                }
+                Err(e) => return Err(host_fault(ErrorKind::Io, format!("writing output: {e}"))),
+            }
             state.last_host_call = Instant::now();
             Ok(0)
         },
@@ -1034,6 +1079,12 @@ impl<I> TaskState<I> {
                 setting::OUTPUT_TASK.describe()
             )));
         }
+        if self.output == OutputShape::Columnar {
+            // One batch, counted as one record; its content is the host's to check.
+            self.report.output_bytes = total;
+            self.report.output_records += 1;
+            return Ok(());
+        }
         let mut rest = batch;
         let mut records = 0u64;
         let mut pending_key = self.pending_shuffle_key;
@@ -1084,7 +1135,7 @@ impl<I> TaskState<I> {
                         "this output is a single record, and the guest wrote a second one".into(),
                     ))
                 }
-                OutputShape::One | OutputShape::Records => {}
+                OutputShape::One | OutputShape::Records | OutputShape::Columnar => {}
             }
             rest = after;
             records += 1;

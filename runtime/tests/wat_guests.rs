@@ -137,6 +137,7 @@ fn request() -> TaskRequest {
         broadcasts: vec![],
         accumulators: vec![],
         spark_files_dir: None,
+        sql: None,
     }
 }
 

@@ -120,6 +120,7 @@ impl Fixture {
             broadcasts: vec![],
             accumulators: vec![],
             spark_files_dir: None,
+            sql: None,
         };
         Fixture {
             runtime,

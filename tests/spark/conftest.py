@@ -2,10 +2,11 @@
 
 Artifacts (``artifacts`` fixture): the worker ``target/release/sparkwasm-worker`` and the
 guests ``target/wasm32-wasip1/release/{wordcount,typed_guest}.wasm`` (under
-``$CARGO_TARGET_DIR`` instead of ``<repo>/target`` when that is set). Build them with::
+``$CARGO_TARGET_DIR`` instead of ``<repo>/target`` when that is set); the SQL guest
+``sql_guest.wasm`` beside them (``sql_guest_wasm`` fixture). Build them with::
 
     cargo build --release -p sparkwasm-host
-    cargo build --release --target wasm32-wasip1 -p wordcount -p typed-guest
+    cargo build --release --target wasm32-wasip1 -p wordcount -p typed-guest -p sql_guest
 
 ``scripts/test.sh`` builds them first; a missing artifact fails the tests that need it.
 
@@ -54,6 +55,8 @@ class Artifacts:
     worker: Path
     wordcount: Path
     typed: Path
+    #: tests/guests/sql, the Spark SQL UDF fixture guest (checked by ``sql_guest_wasm``).
+    sql: Path
 
 
 def _expected_artifacts() -> Artifacts:
@@ -64,6 +67,7 @@ def _expected_artifacts() -> Artifacts:
         worker=target / "release" / "sparkwasm-worker",
         wordcount=guests / "wordcount.wasm",
         typed=guests / "typed_guest.wasm",
+        sql=guests / "sql_guest.wasm",
     )
 
 
@@ -75,6 +79,17 @@ def artifacts() -> Artifacts:
     if missing:
         pytest.fail(f"missing build artifacts: {', '.join(missing)}; {BUILD_HINT}")
     return found
+
+
+@pytest.fixture(scope="session")
+def sql_guest_wasm(artifacts: Artifacts) -> Path:
+    """The built SQL fixture guest (tests/guests/sql); fails when it is missing."""
+    if not artifacts.sql.is_file():
+        pytest.fail(
+            f"missing build artifact: {artifacts.sql}; build it with "
+            "`cargo build --release --target wasm32-wasip1 -p sql_guest`"
+        )
+    return artifacts.sql
 
 
 @dataclass(frozen=True)

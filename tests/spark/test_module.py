@@ -135,10 +135,14 @@ def test_unsupported_abi_version(version: int) -> None:
         WasmModule(data)
 
 
-def test_every_abi_2_function_kind_loads() -> None:
+def test_every_function_kind_loads() -> None:
     module = WasmModule(wb.module(wb.TYPED_FUNCTIONS))
     kinds = {info.kind for info in module.functions.values()}
+    sql = WasmModule(wb.sql_module())
+    kinds |= {info.kind for info in sql.functions.values()}
     assert kinds == set(sparkwasm._wasm.FUNCTION_KINDS)
+    # RDD kinds carry no SQL signature; udf/udaf always do (test_sql_udf.py checks them).
+    assert all(info.sql is None for info in module.functions.values())
 
 
 def test_missing_function_export() -> None:

@@ -155,3 +155,80 @@ def module(
         + export_section(exports)
         + b"".join(extra_sections)
     )
+
+
+# --- Spark SQL functions (ABI 4) ---------------------------------------------------------------
+
+
+def sql_descriptor(
+    fn_name: str,
+    kind: str,
+    input: str,
+    output: str,
+    args: Sequence[str],
+    returns: str,
+    nullable_args: Optional[Sequence[bool]] = None,
+    returns_nullable: bool = False,
+    nulls: str = "skip",
+) -> Dict[str, Any]:
+    """A ``udf``/``udaf`` descriptor with its ``sql`` signature."""
+    return descriptor(
+        fn_name,
+        kind,
+        input,
+        output,
+        sql={
+            "args": list(args),
+            "nullable_args": list(nullable_args or [False] * len(args)),
+            "returns": returns,
+            "returns_nullable": returns_nullable,
+            "nulls": nulls,
+        },
+    )
+
+
+#: The functions of tests/guests/sql (sql_guest.wasm) as its descriptors declare them, for
+#: the driver-only tests (the Rust spellings of ``input``/``output`` may differ in the real
+#: guest; the driver does not read them).
+SQL_GUEST_DESCRIPTORS: List[Dict[str, Any]] = [
+    sql_descriptor("str_len", "udf", "&str", "i32", ["string"], "int"),
+    sql_descriptor("affine", "udf", "i64", "i64", ["bigint"], "bigint"),
+    sql_descriptor("add_ints", "udf", "(i32,i32)", "i32", ["int", "int"], "int"),
+    sql_descriptor("concat_ws_dash", "udf", "(&str,&str)", "String", ["string", "string"], "string"),
+    sql_descriptor("is_even", "udf", "i64", "bool", ["bigint"], "boolean"),
+    sql_descriptor("bucket", "udf", "i64", "i64", ["bigint"], "bigint"),
+    sql_descriptor(
+        "ratio", "udf", "(Option<f64>,Option<f64>)", "Option<f64>", ["double", "double"],
+        "double", [True, True], True,
+    ),
+    sql_descriptor("coalesce_zero", "udf", "Option<i64>", "i64", ["bigint"], "bigint", [True]),
+    sql_descriptor("must", "udf", "i64", "i64", ["bigint"], "bigint", nulls="reject"),
+    sql_descriptor("boom", "udf", "i64", "i64", ["bigint"], "bigint"),
+    sql_descriptor(
+        "id_decimal", "udf", "Decimal<10,2>", "Decimal<10,2>", ["decimal(10,2)"], "decimal(10,2)"
+    ),
+    sql_descriptor(
+        "double_decimal", "udf", "Decimal<10,2>", "Decimal<12,2>", ["decimal(10,2)"], "decimal(12,2)"
+    ),
+    sql_descriptor(
+        "id_timestamp_ntz", "udf", "TimestampNtz", "TimestampNtz", ["timestamp_ntz"], "timestamp_ntz"
+    ),
+    sql_descriptor(
+        "weighted_mean", "udaf", "(Option<f64>,Option<f64>)", "Option<f64>", ["double", "double"],
+        "double", [True, True], True,
+    ),
+    sql_descriptor("sum_long", "udaf", "i64", "i64", ["bigint"], "bigint"),
+    sql_descriptor("count_rows", "udaf", "Option<i64>", "i64", ["bigint"], "bigint", [True]),
+    # An RDD function next to them, as a module may mix both.
+    descriptor("triple", "map", "i64", "i64"),
+]
+
+
+def sql_module(entries: Sequence[Dict[str, Any]] = SQL_GUEST_DESCRIPTORS) -> bytes:
+    """A module declaring ``entries`` (descriptor dicts) with all the exports it needs."""
+    return (
+        MAGIC
+        + VERSION
+        + descriptor_section(entries)
+        + export_section(standard_exports(e["name"] for e in entries))
+    )

@@ -177,6 +177,7 @@ fn task(kind: StepKind, function: &str, input: InputEncoding) -> TaskRequest {
         broadcasts: vec![],
         accumulators: vec![],
         spark_files_dir: None,
+        sql: None,
     }
 }
 

@@ -132,6 +132,7 @@ fn request(
         broadcasts: vec![],
         accumulators: vec![],
         spark_files_dir: None,
+        sql: None,
     }
 }
 

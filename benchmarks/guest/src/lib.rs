@@ -1,6 +1,7 @@
 //! Guest functions of the side-by-side benchmark (`benchmarks/run.py`): the narrow job's
-//! steps and the identity that measures the exchange itself. Each is the WASM twin of a
-//! Python lambda in the benchmark, so both sides compute the same answer.
+//! steps, the identity that measures the exchange itself, and the SQL UDF rows' functions.
+//! Each is the WASM twin of a Python lambda in the benchmark, so both sides compute the same
+//! answer.
 
 /// `x * 3 + 1` (the narrow job's map; Python `lambda x: x * 3 + 1`).
 #[sparkwasm::map]
@@ -27,4 +28,16 @@ fn identity(x: i64) -> i64 {
 fn drop_partition(rows: impl Iterator<Item = i64>) -> impl Iterator<Item = i64> {
     drop(rows);
     std::iter::empty()
+}
+
+/// `x * 2 + 1` as a Spark SQL UDF (the `sql-*` rows' `f`; Python `lambda x: x * 2 + 1`).
+#[sparkwasm::udf]
+fn affine(x: i64) -> i64 {
+    x.wrapping_mul(2).wrapping_add(1)
+}
+
+/// The value unchanged as a Spark SQL UDF: the `sql-exchange-floor` row.
+#[sparkwasm::udf]
+fn id_long(x: i64) -> i64 {
+    x
 }

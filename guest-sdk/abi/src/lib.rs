@@ -59,12 +59,13 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod columnar;
 mod value;
 
 pub use value::Value;
 
 /// The ABI version this crate defines. A module built against another version is refused.
-pub const ABI_VERSION: u32 = 3;
+pub const ABI_VERSION: u32 = 4;
 
 /// Name of the custom section holding the function descriptors.
 pub const DESCRIPTOR_SECTION: &str = "sparkwasm.functions";
@@ -161,6 +162,12 @@ pub enum FunctionKind {
     Foreach,
     /// `fn(impl Iterator<Item = T>)`: a side effect per partition (foreachPartition).
     ForeachPartition,
+    /// A Spark SQL scalar UDF: `fn(A, B, ...) -> R` per row, called a column batch at a time
+    /// (see [`SqlSignature`]).
+    Udf,
+    /// A Spark SQL aggregate UDF: an accumulator made per group, updated with column batches
+    /// of the group's rows and finished into one value (see [`SqlSignature`]).
+    Udaf,
 }
 
 impl FunctionKind {
@@ -178,6 +185,8 @@ impl FunctionKind {
             FunctionKind::Partitioner => "partitioner",
             FunctionKind::Foreach => "foreach",
             FunctionKind::ForeachPartition => "foreach_partition",
+            FunctionKind::Udf => "udf",
+            FunctionKind::Udaf => "udaf",
         }
     }
 }
@@ -203,6 +212,47 @@ pub struct FunctionDescriptor {
     pub input: String,
     /// Element type produced.
     pub output: String,
+    /// The Spark SQL signature of a `udf` or `udaf`; absent for every other kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sql: Option<SqlSignature>,
+}
+
+/// The Spark SQL side of a `udf` or `udaf`: its argument and result types as Spark's simple
+/// strings (parsed by [`columnar::SqlType::parse`]) and how it treats nulls.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqlSignature {
+    /// The argument types, in order (`["bigint", "string"]`).
+    pub args: Vec<String>,
+    /// Per argument, whether the function takes nulls (an `Option<T>` argument).
+    pub nullable_args: Vec<bool>,
+    /// The result type.
+    pub returns: String,
+    /// Whether the result may be null (an `Option<T>` result).
+    pub returns_nullable: bool,
+    /// What a null in a non-`Option` argument does.
+    pub nulls: NullPolicy,
+}
+
+/// What a `udf` does with a row whose non-`Option` argument is null.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NullPolicy {
+    /// The function is not called and the row's result is null (Spark's convention for
+    /// built-in functions). An aggregate skips the row.
+    Skip,
+    /// The task fails with a message naming the function, the argument and the row.
+    Reject,
+}
+
+impl NullPolicy {
+    /// The name used in descriptors and `#[udf(nulls = "...")]`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NullPolicy::Skip => "skip",
+            NullPolicy::Reject => "reject",
+        }
+    }
 }
 
 /// Parses the content of a [`DESCRIPTOR_SECTION`] into its entries (raw JSON, one per
@@ -236,6 +286,9 @@ pub enum InputEncoding {
     Binary,
     /// Two UTF-8 records per element, making a `(String, String)` pair (`wholeTextFiles`).
     Utf8Pairs,
+    /// Each input batch is one [`columnar`] batch (SQL tasks, [`TaskSpec::sql`]), with no
+    /// record framing: the host fills the buffer with exactly one batch per call.
+    Columnar,
 }
 
 /// What the guest writes, and so who can read it next.
@@ -277,6 +330,9 @@ pub enum OutputSpec {
         /// Seed; the partition index is mixed in.
         seed: u64,
     },
+    /// Each output batch is one [`columnar`] batch with one column per UDF of
+    /// [`TaskSpec::sql`], no record framing (SQL tasks).
+    Columnar,
 }
 
 /// Tag of a binary batch whose elements are the typed elements, postcard-encoded.
@@ -666,6 +722,24 @@ pub struct TaskSpec {
     pub broadcasts: Vec<Binding>,
     /// Accumulators the guest may add to, by name.
     pub accumulators: Vec<Binding>,
+    /// A Spark SQL task: the UDFs to evaluate over [`InputEncoding::Columnar`] input into
+    /// [`OutputSpec::Columnar`] output (`source` is then [`Source::Dynamic`] and `steps`
+    /// empty); `None` for RDD tasks.
+    pub sql: Option<SqlTask>,
+}
+
+/// The UDFs of one Spark SQL task (one Arrow eval node).
+///
+/// Each input batch holds, per UDF in order, the argument columns of its first function;
+/// columns shared by several UDFs are repeated. Each output batch holds one column per UDF.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SqlTask {
+    /// Per UDF, the handles of its chained functions, innermost first: `f(g(x))` is
+    /// `[g, f]`, each later one taking the previous result as its only argument.
+    pub udfs: Vec<Vec<u32>>,
+    /// Whether the functions are `udaf`s (input ops [`columnar::Op::GroupRows`] and
+    /// [`columnar::Op::GroupEnd`], one output row per group) rather than `udf`s.
+    pub aggregate: bool,
 }
 
 /// FNV-1a 64 of `bytes`: the stable hash behind shuffle partitioning (same on every executor).
@@ -726,6 +800,7 @@ mod tests {
             kind: FunctionKind::FlatMap,
             input: "String".into(),
             output: "(String,i64)".into(),
+            sql: None,
         };
         let json = serde_json::to_string(&d).unwrap();
         assert!(json.contains("\"kind\":\"flat_map\""), "{json}");

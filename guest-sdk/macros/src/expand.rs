@@ -54,15 +54,20 @@ pub(crate) fn expand(kind: FunctionKind, attr: TokenStream, item: TokenStream) -
 /// linker concatenates all such statics into the section, which yields exactly the layout
 /// `sparkwasm_abi::split_descriptor_section` reads.
 pub(crate) fn descriptor_entry(name: &str, kind: FunctionKind, sig: &Signature) -> Vec<u8> {
-    let descriptor = FunctionDescriptor {
+    descriptor_bytes(&FunctionDescriptor {
         abi_version: ABI_VERSION,
         name: name.to_owned(),
         kind,
         input: signature::spelling(&sig.input),
         output: signature::spelling(&sig.output),
-    };
-    // Serializing a struct of strings and integers to JSON cannot fail.
-    let json = serde_json::to_vec(&descriptor).unwrap_or_default();
+        sql: None,
+    })
+}
+
+/// The descriptor entry of `descriptor`: a little-endian `u32` length, then its JSON.
+pub(crate) fn descriptor_bytes(descriptor: &FunctionDescriptor) -> Vec<u8> {
+    // Serializing a struct of strings, integers and enums to JSON cannot fail.
+    let json = serde_json::to_vec(descriptor).unwrap_or_default();
     let len = u32::try_from(json.len()).unwrap_or(u32::MAX);
     let mut entry = len.to_le_bytes().to_vec();
     entry.extend_from_slice(&json);
@@ -188,6 +193,8 @@ fn generate(kind: FunctionKind, func: &ItemFn, sig: &Signature) -> TokenStream {
             },
             quote!(foreach_partition),
         ),
+        // `#[udf]` and `#[udaf]` expand in `sql`; `check` refused them before this.
+        FunctionKind::Udf | FunctionKind::Udaf => return TokenStream::new(),
     };
     // A key function also describes `(K, T)`, the element type of a typed `key_by`.
     let (keyed_fn, keyed_arg) = if kind == FunctionKind::Key {
@@ -269,6 +276,7 @@ mod tests {
                 kind: FunctionKind::Map,
                 input: "String".into(),
                 output: "(String,i64)".into(),
+                sql: None,
             }
         );
     }

@@ -1,6 +1,7 @@
 //! Attribute macros of the sparkwasm guest SDK: `#[map]`, `#[flat_map]`, `#[filter]`,
 //! `#[reduce]`, `#[map_partitions]`, `#[map_partitions_with_index]`, `#[key]`, `#[seq_op]`,
-//! `#[partitioner]`, `#[foreach]` and `#[foreach_partition]`.
+//! `#[partitioner]`, `#[foreach]` and `#[foreach_partition]` for RDDs; `#[udf]` and `#[udaf]`
+//! for Spark SQL (see `sql`).
 //!
 //! Authors reach these through the `sparkwasm` crate (`#[sparkwasm::map]`); this crate is an
 //! implementation detail. Each macro keeps the author's function unchanged and adds, beside it:
@@ -17,6 +18,7 @@
 
 mod expand;
 mod signature;
+mod sql;
 
 use proc_macro::TokenStream;
 use sparkwasm_abi::FunctionKind;
@@ -163,4 +165,45 @@ pub fn foreach(attr: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn foreach_partition(attr: TokenStream, item: TokenStream) -> TokenStream {
     expand::expand(FunctionKind::ForeachPartition, attr.into(), item.into()).into()
+}
+
+/// Registers `fn(a: A, b: B, ...) -> R` as a Spark SQL scalar function (`udf`), called per
+/// row over column batches.
+///
+/// Argument types: `bool`, `i8`, `i16`, `i32`, `i64`, `f32`, `f64`, `&str`, `&[u8]`,
+/// `sparkwasm::{Date, Timestamp, TimestampNtz, Decimal<P, S>}`, or `Option<T>` of one of them
+/// to receive nulls. Result types: the same with `String` and `Vec<u8>` for strings and
+/// binaries, or `Option<T>` to return nulls. A null in a non-`Option` argument makes the
+/// result null without calling the function (`nulls = "skip"`, the default) or fails the task
+/// naming the argument and the row (`#[sparkwasm::udf(nulls = "reject")]`).
+///
+/// ```ignore
+/// #[sparkwasm::udf]
+/// fn str_len(s: &str) -> i32 { s.chars().count() as i32 }
+///
+/// #[sparkwasm::udf(nulls = "reject")]
+/// fn must(x: i64) -> i64 { x }
+/// ```
+#[proc_macro_attribute]
+pub fn udf(attr: TokenStream, item: TokenStream) -> TokenStream {
+    sql::expand(FunctionKind::Udf, attr.into(), item.into()).into()
+}
+
+/// Registers `fn() -> impl sparkwasm::Udaf<Args, Output = R>` as a Spark SQL aggregate
+/// function (`udaf`): the function makes a group's accumulator, `Udaf::update` folds each of
+/// the group's rows into it and `Udaf::finish` gives the group's result.
+///
+/// The argument and result types are read from the `Udaf<Args, Output = R>` bound (write it
+/// out; a named accumulator type hides them from the macro). `Args` is the one argument type
+/// or a tuple of them, from the same table as `#[udf]`'s; a borrowed argument needs
+/// `impl for<'a> Udaf<&'a str, Output = R>`. Rows with a null in a non-`Option` argument
+/// are skipped (`nulls = "skip"`, the default) or fail the task (`nulls = "reject"`).
+///
+/// ```ignore
+/// #[sparkwasm::udaf]
+/// fn sum_long() -> impl sparkwasm::Udaf<i64, Output = i64> { Sum::default() }
+/// ```
+#[proc_macro_attribute]
+pub fn udaf(attr: TokenStream, item: TokenStream) -> TokenStream {
+    sql::expand(FunctionKind::Udaf, attr.into(), item.into()).into()
 }

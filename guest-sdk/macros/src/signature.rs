@@ -65,6 +65,8 @@ pub(crate) fn expected(kind: FunctionKind) -> &'static str {
             "#[sparkwasm::foreach_partition] expects fn(rows: impl Iterator<Item = T>), \
              returning nothing"
         }
+        // Checked by `sql`, with its own messages.
+        FunctionKind::Udf | FunctionKind::Udaf => "a SQL function is checked by its own macro",
     }
 }
 
@@ -253,6 +255,7 @@ pub(crate) fn check(kind: FunctionKind, func: &ItemFn) -> syn::Result<Signature>
                 output: unit,
             })
         }
+        FunctionKind::Udf | FunctionKind::Udaf => Err(fail(&sig.ident, "use #[udf] or #[udaf]")),
     }
 }
 

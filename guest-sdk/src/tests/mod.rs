@@ -210,6 +210,7 @@ impl Task {
                 args: Vec::new(),
                 broadcasts: Vec::new(),
                 accumulators: Vec::new(),
+                sql: None,
             },
         }
     }

@@ -2,14 +2,16 @@
 //! variants: binary A (3.5, 4.0), binary B (4.1), JSON (4.2) and JSON inside the
 //! `START_OF_INIT_MESSAGE` frame (4.3).
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{self, Read};
 
 use crate::broadcast::read_broadcasts;
 use crate::task_context::read_task_context;
+use crate::udf::read_udfs;
 use crate::wire::{read_bytes, read_count, read_i32, read_str};
 use crate::{
-    eval_type, special, BroadcastUpdate, Limits, ProtocolError, SparkVersion, TaskContext,
+    eval_type, special, BroadcastUpdate, Command, Limits, ProtocolError, SparkVersion, TaskContext,
 };
 
 /// Everything the JVM sends for one task before the data section.
@@ -31,12 +33,53 @@ pub struct TaskHeader {
     pub broadcasts: BroadcastUpdate,
     /// `PythonEvalType` (see [`crate::eval_type`]).
     pub eval_type: i32,
-    /// Runner conf (4.2+; empty before).
+    /// Runner conf, in wire order: header field 8 in 4.2+; before 4.2 the Arrow UDF eval
+    /// types carry it at the start of the command section instead, and RDD work has none.
+    /// See [`TaskHeader::runner_conf_map`].
     pub runner_conf: Vec<(String, String)>,
-    /// Eval conf (4.2+; empty before).
+    /// Eval conf, in wire order (4.2+; empty before).
     pub eval_conf: Vec<(String, String)>,
-    /// For [`eval_type::NON_UDF`]: the opaque command bytes, verbatim.
-    pub command: Vec<u8>,
+    /// The command: [`Command::Rdd`] for [`eval_type::NON_UDF`], [`Command::Udfs`] for the
+    /// eval types of [`eval_type::udf_kind`].
+    pub command: Command,
+}
+
+impl TaskHeader {
+    /// The runner-conf key that selects `large_utf8`/`large_binary` (`i64` offsets) for
+    /// strings and binaries in the Arrow batches, both ways.
+    pub const USE_LARGE_VAR_TYPES: &'static str = "spark.sql.execution.arrow.useLargeVarTypes";
+
+    /// [`TaskHeader::runner_conf`] as a map. A repeated key keeps its last value, as the
+    /// Python worker's `dict` does (the JVM writes a `Map`, so keys do not repeat).
+    pub fn runner_conf_map(&self) -> BTreeMap<&str, &str> {
+        conf_map(&self.runner_conf)
+    }
+
+    /// [`TaskHeader::eval_conf`] as a map, with the same rule as
+    /// [`TaskHeader::runner_conf_map`].
+    pub fn eval_conf_map(&self) -> BTreeMap<&str, &str> {
+        conf_map(&self.eval_conf)
+    }
+
+    /// The value of `key` in the runner conf (its last occurrence).
+    pub fn runner_conf_value(&self, key: &str) -> Option<&str> {
+        self.runner_conf
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether [`TaskHeader::USE_LARGE_VAR_TYPES`] is `true` (case-insensitively, absent
+    /// meaning `false`), exactly as PySpark's `use_large_var_types(runner_conf)` decides.
+    pub fn use_large_var_types(&self) -> bool {
+        self.runner_conf_value(Self::USE_LARGE_VAR_TYPES)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    }
+}
+
+fn conf_map(conf: &[(String, String)]) -> BTreeMap<&str, &str> {
+    conf.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }
 
 impl fmt::Debug for TaskHeader {
@@ -51,7 +94,7 @@ impl fmt::Debug for TaskHeader {
             .field("eval_type", &self.eval_type)
             .field("runner_conf", &self.runner_conf)
             .field("eval_conf", &self.eval_conf)
-            .field("command", &format_args!("<{} bytes>", self.command.len()))
+            .field("command", &self.command)
             .finish()
     }
 }
@@ -66,7 +109,9 @@ impl fmt::Debug for TaskHeader {
 /// more, or leaving some unread, is [`ProtocolError::Malformed`]. Nothing beyond `len` is
 /// consumed, so the data section can be read from `r` afterwards.
 ///
-/// Eval types other than `NON_UDF` are [`ProtocolError::Unsupported`] for now.
+/// Eval types other than `NON_UDF` and those of [`eval_type::udf_kind`] are
+/// [`ProtocolError::Unsupported`], reported as soon as the eval type has been read; so is an
+/// Arrow UDF eval type from a Spark line that does not have it (250 and 252 before 4.1).
 ///
 /// For Spark 3.5 with `spark.io.encryption.enabled` use
 /// [`read_task_header_with_broadcast_hook`] instead: this function would block forever.
@@ -178,7 +223,8 @@ where
     on_broadcasts(&broadcasts)?;
 
     let eval_type = read_i32(r)?;
-    let (runner_conf, eval_conf) = if version.has_conf_sections() {
+    check_eval_type(eval_type, version)?;
+    let (mut runner_conf, eval_conf) = if version.has_conf_sections() {
         (
             read_conf(r, limits, "runner conf")?,
             read_conf(r, limits, "eval conf")?,
@@ -186,7 +232,14 @@ where
     } else {
         (Vec::new(), Vec::new())
     };
-    let command = read_command(r, eval_type, limits)?;
+    let command = if eval_type == eval_type::NON_UDF {
+        Command::Rdd(read_bytes(r, limits.max_command, "command")?)
+    } else {
+        if version.runner_conf_in_command() {
+            runner_conf = read_conf(r, limits, "runner conf (command section)")?;
+        }
+        read_udfs(r, version, limits)?
+    };
 
     Ok(TaskHeader {
         partition_index,
@@ -218,22 +271,25 @@ fn read_conf<R: Read + ?Sized>(
     Ok(conf)
 }
 
-/// Header field 10. Its layout depends on the eval type (§4.4, §8).
-fn read_command<R: Read + ?Sized>(
-    r: &mut R,
-    eval_type: i32,
-    limits: &Limits,
-) -> Result<Vec<u8>, ProtocolError> {
-    match eval_type {
-        eval_type::NON_UDF => read_bytes(r, limits.max_command, "command"),
-        // SQL UDFs (§8) go here: their command section is structured (per-version runner
-        // conf / profiling fields before 4.2, then numUDFs × (args, chained pickled
-        // functions, resultId)), so they will need a richer type than `Vec<u8>`.
-        other => Err(ProtocolError::Unsupported {
+/// Refuses the eval types whose command section (header field 10, §4.4, §8) this crate
+/// does not decode, naming them.
+fn check_eval_type(value: i32, version: SparkVersion) -> Result<(), ProtocolError> {
+    let name = eval_type::name(value).unwrap_or("unknown");
+    if value != eval_type::NON_UDF && eval_type::udf_kind(value).is_none() {
+        return Err(ProtocolError::Unsupported {
             what: format!(
-                "eval type {other} ({}): only NON_UDF (0) commands are decoded",
-                eval_type::name(other).unwrap_or("unknown")
+                "eval type {value} ({name}): sparkwasm decodes NON_UDF (0) and the Arrow \
+                 scalar and grouped-aggregate UDF types (200, 202, 250, 252) only"
             ),
-        }),
+        });
     }
+    let first = eval_type::first_version(value);
+    if version < first {
+        return Err(ProtocolError::Unsupported {
+            what: format!(
+                "eval type {value} ({name}) does not exist in Spark {version} (added in {first})"
+            ),
+        });
+    }
+    Ok(())
 }

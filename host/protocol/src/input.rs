@@ -1,4 +1,6 @@
-//! The JVM → worker data section (§4.6) and the JVM's final end-of-stream signal (§5.5).
+//! The JVM → worker data section: RDD records (§4.6) and the group markers of the Arrow
+//! grouped-aggregate UDFs (§8; design note §1.3), and the JVM's final end-of-stream
+//! signal (§5.5).
 
 use std::io::Read;
 
@@ -52,8 +54,51 @@ pub fn read_payload<R: Read + ?Sized>(
     read_exact_vec(r, len)
 }
 
+/// What the `i32` in front of each group of a grouped-aggregate UDF task says
+/// ([`UdfKind::GroupedAggregate`](crate::eval_type::UdfKind::GroupedAggregate)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GroupMarker {
+    /// `1`: one complete Arrow IPC stream (schema, batches, end-of-stream) follows: the
+    /// argument columns of the next group's rows.
+    Stream,
+    /// `0`: there are no more groups. The JVM's `END_OF_STREAM` (−4) comes next.
+    End,
+}
+
+/// `GroupedPythonArrowInput` writes `1` before each group's stream (`dataframes_in_group`).
+const GROUP_STREAM: i32 = 1;
+/// … and `0` after the last group.
+const END_OF_GROUPS: i32 = 0;
+
+/// Reads the marker in front of a group of a grouped-aggregate UDF task:
+///
+/// ```text
+/// repeat per group:  i32 1, a complete Arrow IPC stream
+/// i32 0;  i32 -4 (END_OF_STREAM, read with read_end_of_stream)
+/// ```
+///
+/// Any other value (including −4: the JVM never ends the groups without `0`) is
+/// [`ProtocolError::Malformed`]; a closed stream is [`ProtocolError::Eof`]. The caller
+/// reads each stream itself, leaving the next marker unread.
+pub fn read_group_marker<R: Read + ?Sized>(r: &mut R) -> Result<GroupMarker, ProtocolError> {
+    match read_i32(r)? {
+        GROUP_STREAM => Ok(GroupMarker::Stream),
+        END_OF_GROUPS => Ok(GroupMarker::End),
+        n => Err(ProtocolError::malformed(format!(
+            "group marker: expected 1 (a group's Arrow stream follows) or 0 (end of groups), \
+             got {}",
+            special::describe(n)
+        ))),
+    }
+}
+
 /// After the input's `END_OF_DATA_SECTION` and the worker's own trailer (timing,
 /// `END_OF_DATA_SECTION`, accumulators), reads the JVM's final `i32`.
+///
+/// SQL Arrow UDF tasks have no `END_OF_DATA_SECTION` in the input: the JVM writes `−4`
+/// right after the input's Arrow IPC stream (scalar) or after the `0` group marker
+/// (grouped aggregate, [`read_group_marker`]). The worker reads the input through that
+/// point, writes its trailer, then calls this as for RDD tasks.
 ///
 /// Returns `Ok(true)` iff it is `END_OF_STREAM` (−4): the worker then answers with
 /// [`write_end_of_stream`](crate::write_end_of_stream) and may serve another task.
@@ -102,6 +147,43 @@ mod tests {
             read_record_header(&mut &[0x80, 0, 0, 0][..]),
             Err(ProtocolError::Malformed { .. })
         ));
+    }
+
+    #[test]
+    fn group_markers() {
+        // Two groups (their streams elided), the end of groups, then END_OF_STREAM.
+        let bytes = [0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xfc];
+        let mut r = &bytes[..];
+        assert_eq!(read_group_marker(&mut r).unwrap(), GroupMarker::Stream);
+        assert_eq!(read_group_marker(&mut r).unwrap(), GroupMarker::Stream);
+        assert_eq!(read_group_marker(&mut r).unwrap(), GroupMarker::End);
+        assert!(read_end_of_stream(&mut r).unwrap());
+        assert!(r.is_empty());
+
+        for (bad, shown) in [
+            (2, "got 2"),
+            (-1, "got -1 (END_OF_DATA_SECTION)"),
+            (-4, "got -4 (END_OF_STREAM)"),
+            (-6, "got -6 (START_ARROW_STREAM)"),
+            (i32::MIN, "got -2147483648"),
+            // The message says what was expected.
+            (
+                7,
+                "expected 1 (a group's Arrow stream follows) or 0 (end of groups)",
+            ),
+        ] {
+            let e = read_group_marker(&mut &bad.to_be_bytes()[..]).unwrap_err();
+            assert!(
+                matches!(&e, ProtocolError::Malformed { what } if what.contains(shown)),
+                "{bad}: {e}"
+            );
+        }
+        for cut in 0..4 {
+            assert!(matches!(
+                read_group_marker(&mut &[0u8, 0, 0, 1][..cut]),
+                Err(ProtocolError::Eof)
+            ));
+        }
     }
 
     #[test]

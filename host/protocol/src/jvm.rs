@@ -16,7 +16,10 @@ use std::io::{self, Write};
 use serde_json::{json, Map, Value};
 
 use crate::wire::{write_bool, write_bytes, write_i32, write_i64, write_str};
-use crate::{special, ServerAddress, SparkVersion, TaskContext, TaskContextEncoding, TaskHeader};
+use crate::{
+    eval_type, special, Command, ServerAddress, SparkVersion, TaskContext, TaskContextEncoding,
+    TaskHeader, UdfInfo,
+};
 
 fn invalid(msg: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, msg.into())
@@ -31,10 +34,18 @@ fn write_len<W: Write + ?Sized>(w: &mut W, n: usize) -> io::Result<()> {
 
 /// Writes `h` as the JVM of `version` would, including the 4.3 init-message framing.
 ///
+/// [`Command::Rdd`] is written as `bytes` whatever the eval type (so tests can send an eval
+/// type the decoder refuses); [`Command::Udfs`] in the version's UDF layout (§8), with the
+/// runner conf inside the command section before 4.2. The encoder writes what the wire can
+/// carry even where the decoder refuses it (no UDF, a UDF without a function), so tests can
+/// produce such input.
+///
 /// Fails with [`io::ErrorKind::InvalidInput`] if `h` cannot be expressed in that version:
-/// Unix socket addresses before 4.1, non-empty confs before 4.2, negative broadcast ids, a
-/// missing broadcast path without a decryption server, or `is_barrier` disagreeing with
-/// `barrier_server`.
+/// Unix socket addresses before 4.1, a non-empty eval conf before 4.2, a non-empty runner
+/// conf before 4.2 without UDFs, negative broadcast ids, a missing broadcast path without a
+/// decryption server, `is_barrier` disagreeing with `barrier_server`, UDFs with an eval type
+/// other than those of [`eval_type::udf_kind`], keyword arguments in 3.5, a profiler outside
+/// 4.0/4.1, or a result id whose presence disagrees with the version (and profiler).
 pub fn write_task_header<W: Write + ?Sized>(
     w: &mut W,
     version: SparkVersion,
@@ -87,17 +98,100 @@ fn write_body(w: &mut Vec<u8>, version: SparkVersion, h: &TaskHeader) -> io::Res
 
     write_i32(w, h.eval_type)?;
     if version.has_conf_sections() {
-        for conf in [&h.runner_conf, &h.eval_conf] {
-            write_len(w, conf.len())?;
-            for (k, v) in conf {
-                write_str(w, k)?;
-                write_str(w, v)?;
+        write_conf(w, &h.runner_conf)?;
+        write_conf(w, &h.eval_conf)?;
+    } else if !h.eval_conf.is_empty() {
+        return Err(invalid(format!("Spark {version} has no eval conf")));
+    }
+    match &h.command {
+        Command::Rdd(bytes) => {
+            if version.runner_conf_in_command() && !h.runner_conf.is_empty() {
+                return Err(invalid(format!(
+                    "Spark {version} sends a runner conf only with UDFs"
+                )));
+            }
+            write_bytes(w, bytes)
+        }
+        Command::Udfs { udfs, profiler } => {
+            if eval_type::udf_kind(h.eval_type).is_none() {
+                return Err(invalid(format!(
+                    "UDFs with eval type {}: only the Arrow scalar and grouped-aggregate \
+                     types carry this layout",
+                    h.eval_type
+                )));
+            }
+            if version.runner_conf_in_command() {
+                write_conf(w, &h.runner_conf)?;
+            }
+            write_udfs(w, version, udfs, profiler.as_deref())
+        }
+    }
+}
+
+/// `i32 n` + n × (`str` key, `str` value).
+fn write_conf(w: &mut Vec<u8>, conf: &[(String, String)]) -> io::Result<()> {
+    write_len(w, conf.len())?;
+    for (k, v) in conf {
+        write_str(w, k)?;
+        write_str(w, v)?;
+    }
+    Ok(())
+}
+
+/// The UDF section from the profiler field on (§8; layout in [`crate::udf`]'s docs).
+fn write_udfs(
+    w: &mut Vec<u8>,
+    version: SparkVersion,
+    udfs: &[UdfInfo],
+    profiler: Option<&str>,
+) -> io::Result<()> {
+    if version.udf_section_has_profiler() {
+        write_bool(w, profiler.is_some())?;
+        if let Some(p) = profiler {
+            write_str(w, p)?;
+        }
+    } else if profiler.is_some() {
+        return Err(invalid(format!(
+            "Spark {version} has no UDF profiler field"
+        )));
+    }
+    write_len(w, udfs.len())?;
+    for udf in udfs {
+        write_len(w, udf.args.len())?;
+        for arg in &udf.args {
+            let offset = i32::try_from(arg.offset)
+                .map_err(|_| invalid("UDF argument offset exceeds i32::MAX"))?;
+            write_i32(w, offset)?;
+            if version.udf_args_have_keyword_flags() {
+                write_bool(w, arg.keyword.is_some())?;
+                if let Some(k) = &arg.keyword {
+                    write_str(w, k)?;
+                }
+            } else if arg.keyword.is_some() {
+                return Err(invalid(format!("Spark {version} has no keyword arguments")));
             }
         }
-    } else if !h.runner_conf.is_empty() || !h.eval_conf.is_empty() {
-        return Err(invalid(format!("Spark {version} has no conf sections")));
+        write_len(w, udf.chained.len())?;
+        for c in &udf.chained {
+            write_bytes(w, c)?;
+        }
+        let has_result_id = version.udf_result_id_always() || profiler.is_some();
+        match (has_result_id, udf.result_id) {
+            (true, Some(id)) => write_i64(w, id)?,
+            (false, None) => {}
+            (true, None) => {
+                return Err(invalid(format!(
+                    "Spark {version} needs a UDF result id here"
+                )))
+            }
+            (false, Some(_)) => {
+                return Err(invalid(format!(
+                    "Spark {version} sends no UDF result id here"
+                )))
+            }
+        }
     }
-    write_bytes(w, &h.command)
+    Ok(())
 }
 
 /// `i32 port` + `str secret`, or (4.1+) `i32 -1` + `str path`.

@@ -10,13 +10,15 @@
 #[non_exhaustive]
 pub struct Limits {
     /// Maximum byte length of any `str` (versions, paths, the JSON task context, secrets,
-    /// conf keys and values, local properties). Default 16 MiB.
+    /// conf keys and values, local properties, UDF keyword names, the UDF profiler's name).
+    /// Default 16 MiB.
     pub max_string: usize,
-    /// Maximum byte length of the command. Default 1 GiB.
+    /// Maximum byte length of the command: the RDD command, or for UDFs all chained UDF
+    /// commands together. Default 1 GiB.
     pub max_command: usize,
     /// Maximum count of any repeated section: python includes, broadcast entries, runner and
-    /// eval conf entries, resources, addresses per resource, local properties.
-    /// Default 100 000.
+    /// eval conf entries, resources, addresses per resource, local properties, UDFs,
+    /// arguments per UDF, chained functions per UDF. Default 100 000.
     pub max_entries: usize,
 }
 

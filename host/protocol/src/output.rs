@@ -1,5 +1,7 @@
-//! What the worker writes back for a task (§5): data frames, the timing block, the
-//! end-of-data marker with the accumulator section, the reuse signal, and the exception frame.
+//! What the worker writes back for a task (§5): data frames (RDD work) or the
+//! `START_ARROW_STREAM` marker in front of an Arrow IPC stream (SQL Arrow UDFs, §8), the
+//! timing block, the end-of-data marker with the accumulator section, the reuse signal, and
+//! the exception frame.
 //!
 //! None of these flush: a task's output is normally written through a `BufWriter` and
 //! flushed once the final signal is written (or whenever the worker is about to block on
@@ -31,6 +33,17 @@ pub struct Timing {
 /// More than `i32::MAX` bytes is [`io::ErrorKind::InvalidInput`] (nothing is written).
 pub fn write_frame<W: Write + ?Sized>(w: &mut W, bytes: &[u8]) -> io::Result<()> {
     write_bytes(w, bytes)
+}
+
+/// Writes `START_ARROW_STREAM` (−6): the SQL Arrow UDF output's Arrow IPC stream (schema,
+/// batches, end-of-stream) follows, written by the caller. Once per task, never in RDD
+/// output (the JVM's `PythonRunner` fails on it, §11.9).
+///
+/// After the stream the trailer is the RDD one: [`write_timing`], [`write_end_of_data`]
+/// (no accumulator updates), then the reuse signal. A task without any output batch may
+/// skip the marker and the stream and write the trailer directly, as PySpark 4.3 does.
+pub fn write_start_arrow_stream<W: Write + ?Sized>(w: &mut W) -> io::Result<()> {
+    write_i32(w, special::START_ARROW_STREAM)
 }
 
 /// Writes `TIMING_DATA` (−3) followed by exactly the number of longs `version` reads:
@@ -140,6 +153,13 @@ mod tests {
             };
             assert_eq!(longs, expected, "{v}");
         }
+    }
+
+    #[test]
+    fn start_arrow_stream() {
+        let mut out = Vec::new();
+        write_start_arrow_stream(&mut out).unwrap();
+        assert_eq!(out, [0xff, 0xff, 0xff, 0xfa]);
     }
 
     #[test]

@@ -221,7 +221,7 @@ fn check_header(h: &TaskHeader, version: SparkVersion) {
     assert_eq!(h.broadcasts, BroadcastUpdate::default());
     assert_eq!(h.eval_type, eval_type::NON_UDF);
     assert!(h.runner_conf.is_empty() && h.eval_conf.is_empty());
-    assert_eq!(h.command, command());
+    assert_eq!(h.command, Command::Rdd(command()));
     let dbg = format!("{h:?}");
     assert!(!dbg.contains("3d20"), "secret leaked into Debug: {dbg}");
     assert!(dbg.contains("<1379 bytes>"));
@@ -423,7 +423,7 @@ fn header_for(version: SparkVersion) -> TaskHeader {
         } else {
             Vec::new()
         },
-        command: b"opaque command".to_vec(),
+        command: Command::Rdd(b"opaque command".to_vec()),
     }
 }
 
@@ -490,7 +490,8 @@ fn broadcast_hook_runs_before_the_command_is_read() {
     };
     let mut bytes = Vec::new();
     jvm::write_task_header(&mut bytes, version, &h).unwrap();
-    let cut = bytes.len() - (4 + 4 + h.command.len()); // eval type + command
+    let command_len = h.command.as_rdd().unwrap().len();
+    let cut = bytes.len() - (4 + 4 + command_len); // eval type + command
     let mut seen = None;
     let e = read_task_header_with_broadcast_hook(
         &mut &bytes[..cut],
@@ -515,7 +516,7 @@ fn broadcast_hook_runs_before_the_command_is_read() {
 }
 
 #[test]
-fn sql_eval_types_are_unsupported_for_now() {
+fn undecoded_eval_types_are_unsupported() {
     for version in SparkVersion::ALL {
         let mut h = header_for(version);
         h.eval_type = eval_type::SQL_ARROW_BATCHED_UDF;

@@ -84,6 +84,31 @@ impl SparkVersion {
         self >= SparkVersion::V4_2
     }
 
+    /// Whether the runner conf of the Arrow UDF eval types travels at the start of the
+    /// command section (§8; 3.5 – 4.1) rather than in header field 8 (4.2+).
+    pub fn runner_conf_in_command(self) -> bool {
+        !self.has_conf_sections()
+    }
+
+    /// Whether the UDF command section starts with `bool isProfiling [str profiler]`
+    /// (§8; 4.0 and 4.1).
+    pub fn udf_section_has_profiler(self) -> bool {
+        matches!(self, SparkVersion::V4_0 | SparkVersion::V4_1)
+    }
+
+    /// Whether each UDF argument offset is followed by `bool isKeyword [str name]` (§8):
+    /// from 4.0 for the eval types this crate decodes (200, 202, 250, 252; 4.0 and 4.1
+    /// send the flag only for some eval types, these among them); 3.5 sends bare offsets.
+    pub fn udf_args_have_keyword_flags(self) -> bool {
+        self >= SparkVersion::V4_0
+    }
+
+    /// Whether every UDF ends with `i64 resultId` (§8; 4.2+). In 4.0 and 4.1 it is there only
+    /// when profiling, in 3.5 never.
+    pub fn udf_result_id_always(self) -> bool {
+        self >= SparkVersion::V4_2
+    }
+
     /// Whether the JVM stops writing the header after the broadcast section until the worker
     /// has drained the broadcast decryption server (§4.5; 3.5 only). See
     /// [`read_task_header_with_broadcast_hook`](crate::read_task_header_with_broadcast_hook).
@@ -176,5 +201,21 @@ mod tests {
         assert!(V3_5.waits_for_broadcast_drain() && !V4_0.waits_for_broadcast_drain());
         assert!(!V4_0.supports_unix_sockets() && V4_1.supports_unix_sockets());
         assert_eq!(V4_2.to_string(), "4.2");
+        assert_eq!(
+            SparkVersion::ALL.map(|v| v.runner_conf_in_command()),
+            [true, true, true, false, false]
+        );
+        assert_eq!(
+            SparkVersion::ALL.map(|v| v.udf_section_has_profiler()),
+            [false, true, true, false, false]
+        );
+        assert_eq!(
+            SparkVersion::ALL.map(|v| v.udf_args_have_keyword_flags()),
+            [false, true, true, true, true]
+        );
+        assert_eq!(
+            SparkVersion::ALL.map(|v| v.udf_result_id_always()),
+            [false, false, false, true, true]
+        );
     }
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use sparkwasm_protocol::handshake::authenticate_to_server;
 use sparkwasm_protocol::{
     eval_type, jvm, read_record_header, read_str, read_task_header, special, write_i32, write_str,
-    BroadcastEntry, BroadcastUpdate, Limits, ProtocolError, RecordHeader, SparkVersion,
+    BroadcastEntry, BroadcastUpdate, Command, Limits, ProtocolError, RecordHeader, SparkVersion,
     TaskContext, TaskHeader,
 };
 
@@ -41,7 +41,7 @@ fn header() -> TaskHeader {
         eval_type: eval_type::NON_UDF,
         runner_conf: Vec::new(),
         eval_conf: Vec::new(),
-        command: vec![0xab; 100],
+        command: Command::Rdd(vec![0xab; 100]),
     }
 }
 
@@ -98,7 +98,7 @@ fn truncated_43_header_from_spec_shape() {
         "spark.rdd.scope".into(),
         r#"{"id":"1","name":"collect"}"#.into(),
     );
-    h.command = vec![0x80; 1379];
+    h.command = Command::Rdd(vec![0x80; 1379]);
     let mut bytes = Vec::new();
     jvm::write_task_header(&mut bytes, SparkVersion::V4_3, &h).unwrap();
     for cut in 1..bytes.len() {
@@ -320,7 +320,7 @@ fn json_tolerates_order_extra_keys_and_conn_info_forms() {
     assert_eq!(h.task_context.stage_id, 5);
     assert_eq!(h.task_context.cpus, 2);
     assert_eq!(h.task_context.resources["gpu"], vec!["0".to_string()]);
-    assert_eq!(h.command, b"cmd");
+    assert_eq!(h.command.as_rdd(), Some(&b"cmd"[..]));
 }
 
 #[test]

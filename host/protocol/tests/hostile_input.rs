@@ -4,7 +4,9 @@
 //! memory sized by a length field before the bytes behind it have arrived.
 //!
 //! Valid streams come from the crate's own JVM-side encoder ([`jvm::write_task_header`])
-//! with random headers for every Spark version, followed by random data sections; they must
+//! with random headers for every Spark version (RDD commands and the Arrow UDF command
+//! sections), followed by random data sections (RDD-style for every eval type: the codec
+//! never reads the Arrow data of SQL tasks, its callers do); they must
 //! decode back to what was encoded, and every truncation of them must be reported as
 //! [`ProtocolError::Eof`]. Valid pickles come from a small pickler in this file.
 //!
@@ -30,8 +32,8 @@ use sparkwasm_protocol::{
     eval_type, jvm, pickle, read_bool, read_bytes, read_end_of_stream, read_i32, read_i64,
     read_payload, read_record_header, read_str, read_task_header,
     read_task_header_with_broadcast_hook, special, write_end_of_stream, write_frame, write_i32,
-    BroadcastEntry, BroadcastUpdate, Limits, ProtocolError, RecordHeader, ServerAddress,
-    SparkVersion, TaskContext, TaskHeader,
+    ArgOffset, BroadcastEntry, BroadcastUpdate, Command, Limits, ProtocolError, RecordHeader,
+    ServerAddress, SparkVersion, TaskContext, TaskHeader, UdfInfo,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -403,6 +405,63 @@ fn conf(v: SparkVersion) -> BoxedStrategy<Vec<(String, String)>> {
     }
 }
 
+/// A UDF argument, with a keyword where the version has them.
+fn udf_arg(v: SparkVersion) -> BoxedStrategy<ArgOffset> {
+    let keyword = if v.udf_args_have_keyword_flags() {
+        prop::option::of(text(6)).boxed()
+    } else {
+        Just(None).boxed()
+    };
+    (0..=i32::MAX as u32, keyword)
+        .prop_map(|(offset, keyword)| ArgOffset { offset, keyword })
+        .boxed()
+}
+
+/// The UDF section of an Arrow UDF eval type in `v`'s layout: one to three UDFs of one to
+/// three chained commands, with a profiler (and then result ids) sometimes in 4.0/4.1.
+fn udfs(v: SparkVersion) -> BoxedStrategy<Command> {
+    let profiler = if v.udf_section_has_profiler() {
+        prop::option::of(text(6)).boxed()
+    } else {
+        Just(None).boxed()
+    };
+    profiler
+        .prop_flat_map(move |profiler| {
+            let ids = v.udf_result_id_always() || profiler.is_some();
+            let udf = (
+                prop::collection::vec(udf_arg(v), 0..3),
+                prop::collection::vec(prop::collection::vec(any::<u8>(), 0..24), 1..4),
+                any::<i64>(),
+            )
+                .prop_map(move |(args, chained, id)| UdfInfo {
+                    args,
+                    chained,
+                    result_id: ids.then_some(id),
+                });
+            (prop::collection::vec(udf, 1..4), Just(profiler))
+        })
+        .prop_map(|(udfs, profiler)| Command::Udfs { udfs, profiler })
+        .boxed()
+}
+
+/// An eval type and its command: RDD work, or an Arrow UDF type that `v` has.
+fn command(v: SparkVersion) -> BoxedStrategy<(i32, Command)> {
+    let rdd = prop::collection::vec(any::<u8>(), 0..48)
+        .prop_map(|c| (eval_type::NON_UDF, Command::Rdd(c)));
+    let mut types = vec![
+        eval_type::SQL_SCALAR_PANDAS_UDF,
+        eval_type::SQL_GROUPED_AGG_PANDAS_UDF,
+    ];
+    if v >= SparkVersion::V4_1 {
+        types.extend([
+            eval_type::SQL_SCALAR_ARROW_UDF,
+            eval_type::SQL_GROUPED_AGG_ARROW_UDF,
+        ]);
+    }
+    let udf = (prop::sample::select(types), udfs(v));
+    prop_oneof![rdd, udf].boxed()
+}
+
 /// A random header that `v` can express.
 fn header(v: SparkVersion) -> impl Strategy<Value = TaskHeader> {
     (
@@ -412,19 +471,21 @@ fn header(v: SparkVersion) -> impl Strategy<Value = TaskHeader> {
         text(10),
         prop::collection::vec(text(6), 0..3),
         broadcasts(v),
-        (conf(v), conf(v)),
-        prop::collection::vec(any::<u8>(), 0..48),
+        prop::collection::vec((text(6), text(6)), 0..3),
+        conf(v),
+        command(v),
     )
         .prop_map(
-            |(
+            move |(
                 partition_index,
                 python_version,
                 task_context,
                 spark_files_dir,
                 python_includes,
                 broadcasts,
-                (runner_conf, eval_conf),
-                command,
+                runner_conf,
+                eval_conf,
+                (eval_type, command),
             )| TaskHeader {
                 partition_index,
                 python_version,
@@ -432,8 +493,13 @@ fn header(v: SparkVersion) -> impl Strategy<Value = TaskHeader> {
                 spark_files_dir,
                 python_includes,
                 broadcasts,
-                eval_type: eval_type::NON_UDF,
-                runner_conf,
+                eval_type,
+                // Before 4.2 only UDF commands carry a runner conf (inside the command).
+                runner_conf: if v.has_conf_sections() || command.udfs().is_some() {
+                    runner_conf
+                } else {
+                    Vec::new()
+                },
                 eval_conf,
                 command,
             },
@@ -978,7 +1044,7 @@ fn two_gib_lengths_with_a_few_bytes_behind_them_are_eof_without_allocating_them(
             eval_type: eval_type::NON_UDF,
             runner_conf: Vec::new(),
             eval_conf: Vec::new(),
-            command: b"cmd".to_vec(),
+            command: Command::Rdd(b"cmd".to_vec()),
         };
         let mut good = Vec::new();
         jvm::write_task_header(&mut good, v, &h).unwrap();

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 use sparkwasm_protocol::{
     eval_type, jvm, pickle, read_end_of_stream, read_payload, read_record_header, read_task_header,
-    BroadcastEntry, BroadcastUpdate, Limits, ProtocolError, RecordHeader, ServerAddress,
+    BroadcastEntry, BroadcastUpdate, Command, Limits, ProtocolError, RecordHeader, ServerAddress,
     SparkVersion, TaskContext, TaskHeader,
 };
 
@@ -72,7 +72,7 @@ fn valid_header(v: SparkVersion, barrier: bool, encrypted: bool) -> Vec<u8> {
             vec![]
         },
         eval_conf: Vec::new(),
-        command: vec![7; 32],
+        command: Command::Rdd(vec![7; 32]),
     };
     let mut out = Vec::new();
     jvm::write_task_header(&mut out, v, &h).unwrap();

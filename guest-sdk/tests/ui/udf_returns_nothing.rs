@@ -1,0 +1,8 @@
+//! A SQL function without a result.
+
+#[sparkwasm::udf]
+fn log_it(x: i64) {
+    let _ = x;
+}
+
+fn main() {}
