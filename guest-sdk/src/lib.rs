@@ -62,10 +62,13 @@
 //! ```
 //!
 //! Arguments are `bool`, `i8`…`i64`, `f32`, `f64`, `&str`, `&[u8]`, [`Date`], [`Timestamp`],
-//! [`TimestampNtz`] and [`Decimal<P, S>`](Decimal), or `Option` of those to receive nulls;
-//! results the same with `String` and `Vec<u8>` for strings and binaries. A null in a
-//! non-`Option` argument makes the result null without calling the function (an aggregate
-//! skips the row), or with `nulls = "reject"` fails the task naming the row.
+//! [`TimestampNtz`], [`Decimal<P, S>`](Decimal), [`List<T>`](List) for an `array<T>` (a view
+//! of the batch) and structs with [`#[derive(SqlStruct)]`](SqlStruct), or `Option` of those
+//! to receive nulls; results the same with `String`, `Vec<u8>` and `Vec<T>` for strings,
+//! binaries and arrays. Array elements and struct fields may be `Option`s too. A null in a
+//! non-`Option` argument (or inside one: an element of a `List<i64>`, a non-`Option` field)
+//! makes the result null without calling the function (an aggregate skips the row), or with
+//! `nulls = "reject"` fails the task naming the row.
 //!
 //! Besides its records a function can read its task's context ([`task_context`]), broadcast
 //! variables ([`broadcast`], [`broadcast_shared`]), add to accumulators ([`accumulator`]) and
@@ -120,9 +123,9 @@ pub use error::Error;
 pub use serde_bytes::ByteBuf as Bytes;
 pub use sparkwasm_macros::{
     filter, flat_map, foreach, foreach_partition, key, map, map_partitions,
-    map_partitions_with_index, partitioner, reduce, seq_op, udaf, udf,
+    map_partitions_with_index, partitioner, reduce, seq_op, udaf, udf, SqlStruct,
 };
-pub use sql::{Date, Decimal, Timestamp, TimestampNtz, Udaf};
+pub use sql::{Date, Decimal, List, ListIter, SqlStruct, Timestamp, TimestampNtz, Udaf};
 
 /// The SDK's batch codecs for the micro-benchmarks (`benches/codec.rs`); not part of the API.
 #[cfg(feature = "bench-internals")]
@@ -143,10 +146,11 @@ pub mod codegen {
     /// What `#[udf]` and `#[udaf]` expand to.
     pub mod sql {
         pub use crate::sql::{
-            boxed_state, builder, new_result, state_mut, state_take, AggregateFinish,
-            AggregateInit, AggregateUpdate, ArgType, BinaryColumn, BytesBuilder, Call, CallError,
-            Column, Fixed, FixedBuilder, FixedColumn, ResultColumn, ResultType, ScalarCall,
-            Scratch, SqlEntry, SqlFunction, StrColumn, Validity,
+            boxed_state, builder, concat_bytes, concat_len, field_error, new_result, state_mut,
+            state_take, struct_parts, utf8, AggregateFinish, AggregateInit, AggregateUpdate,
+            ArgType, BinaryColumn, BytesBuilder, Call, CallError, Column, Fixed, FixedBuilder,
+            FixedColumn, ListBuilder, ListColumn, Nullable, OwnedColumn, ResultColumn, ResultType,
+            ScalarCall, Scratch, SqlEntry, SqlFunction, SqlStruct, StrColumn, StructRows, Validity,
         };
     }
 }

@@ -99,6 +99,7 @@ fn descriptor(name: &str, kind: FunctionKind, input: &str, output: &str) -> Func
         kind,
         input: input.into(),
         output: output.into(),
+        sql: None,
     }
 }
 

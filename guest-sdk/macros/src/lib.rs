@@ -1,7 +1,8 @@
 //! Attribute macros of the sparkwasm guest SDK: `#[map]`, `#[flat_map]`, `#[filter]`,
 //! `#[reduce]`, `#[map_partitions]`, `#[map_partitions_with_index]`, `#[key]`, `#[seq_op]`,
 //! `#[partitioner]`, `#[foreach]` and `#[foreach_partition]` for RDDs; `#[udf]` and `#[udaf]`
-//! for Spark SQL (see `sql`).
+//! for Spark SQL (see `sql`), with `#[derive(SqlStruct)]` for Spark structs (see
+//! `sql_struct`).
 //!
 //! Authors reach these through the `sparkwasm` crate (`#[sparkwasm::map]`); this crate is an
 //! implementation detail. Each macro keeps the author's function unchanged and adds, beside it:
@@ -19,6 +20,8 @@
 mod expand;
 mod signature;
 mod sql;
+mod sql_struct;
+mod sql_types;
 
 use proc_macro::TokenStream;
 use sparkwasm_abi::FunctionKind;
@@ -171,9 +174,12 @@ pub fn foreach_partition(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// row over column batches.
 ///
 /// Argument types: `bool`, `i8`, `i16`, `i32`, `i64`, `f32`, `f64`, `&str`, `&[u8]`,
-/// `sparkwasm::{Date, Timestamp, TimestampNtz, Decimal<P, S>}`, or `Option<T>` of one of them
-/// to receive nulls. Result types: the same with `String` and `Vec<u8>` for strings and
-/// binaries, or `Option<T>` to return nulls. A null in a non-`Option` argument makes the
+/// `sparkwasm::{Date, Timestamp, TimestampNtz, Decimal<P, S>}`, `sparkwasm::List<T>` (an
+/// `array<T>`, viewed in the batch), structs with `#[derive(sparkwasm::SqlStruct)]`, or
+/// `Option<T>` of one of them to receive nulls. Result types: the same with `String` and
+/// `Vec<u8>` for strings and binaries and `Vec<T>` for arrays, or `Option<T>` to return nulls.
+/// Array elements and struct fields may be `Option<T>` too. A null in a non-`Option` argument
+/// (or inside it: a null element of a `List<i64>`, a null non-`Option` field) makes the
 /// result null without calling the function (`nulls = "skip"`, the default) or fails the task
 /// naming the argument and the row (`#[sparkwasm::udf(nulls = "reject")]`).
 ///
@@ -206,4 +212,25 @@ pub fn udf(attr: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn udaf(attr: TokenStream, item: TokenStream) -> TokenStream {
     sql::expand(FunctionKind::Udaf, attr.into(), item.into()).into()
+}
+
+/// Makes a struct with named fields a Spark SQL `struct<...>` type, for `#[udf]` and `#[udaf]`
+/// arguments and results: `struct<field:type,...>` with the Rust field names, in order.
+///
+/// Field types are those of SQL functions, owned or borrowed: `i32`, `String` or `&'a str`,
+/// `Vec<u8>` or `&'a [u8]`, `Vec<T>` or `sparkwasm::List<'a, T>`, other derived structs,
+/// `Option<T>` for a nullable field. A struct without a lifetime is both an argument (owned
+/// fields copied per row) and a result; a struct with one lifetime borrows from the batch
+/// and is an argument only.
+///
+/// ```ignore
+/// #[derive(sparkwasm::SqlStruct)]
+/// struct Point { a: i32, b: String }          // struct<a:int,b:string>
+///
+/// #[sparkwasm::udf]
+/// fn point_label(p: Point) -> String { format!("{}:{}", p.b, p.a) }
+/// ```
+#[proc_macro_derive(SqlStruct)]
+pub fn sql_struct(input: TokenStream) -> TokenStream {
+    sql_struct::derive(input.into()).into()
 }

@@ -1,8 +1,11 @@
 //! `#[udf]` and `#[udaf]`: Spark SQL functions.
 //!
 //! Both read their Spark signature from the Rust types as spelled, through one table (see
-//! [`classify`]); a type outside it is a `compile_error!` listing the allowed ones. Type
-//! aliases cannot be resolved by a macro, so they are refused like any unknown name.
+//! `sql_types::classify`); a type outside it is a `compile_error!` listing the allowed ones.
+//! Any other plain name is taken for a struct with `#[derive(sparkwasm::SqlStruct)]`, whose
+//! Spark type string is a constant the macro cannot see: a descriptor naming one is
+//! assembled at compile time from literal pieces and those constants (a name that is no
+//! such struct, a type alias for one, fails the build there).
 //!
 //! * `#[udf]` on `fn name(a: A, b: B, ...) -> R` generates a monomorphic batch function: it
 //!   views each argument column as its type, then loops over the rows, calling `name` and
@@ -22,267 +25,20 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, ToTokens};
-use sparkwasm_abi::columnar::SqlType;
 use sparkwasm_abi::{
     FunctionDescriptor, FunctionKind, NullPolicy, SqlSignature, ABI_VERSION, DESCRIPTOR_SECTION,
 };
 use syn::spanned::Spanned;
 use syn::{
-    Expr, ExprLit, FnArg, GenericArgument, Ident, ItemFn, Lit, LitByteStr, LitStr, PathArguments,
-    ReturnType, Type, TypeParamBound, TypePath,
+    FnArg, GenericArgument, Ident, ItemFn, LitByteStr, LitStr, PathArguments, ReturnType, Type,
+    TypeParamBound,
 };
 
 use crate::expand::descriptor_bytes;
 use crate::signature::spelling;
-
-/// Where a type appears: arguments borrow (`&str`), results own (`String`).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Position {
-    Argument,
-    Result,
-}
-
-/// The types a position allows, as told to the author.
-fn allowed(position: Position) -> &'static str {
-    match position {
-        Position::Argument => {
-            "the argument types of a sparkwasm SQL function are bool, i8, i16, i32, i64, f32, \
-             f64, &str, &[u8], Date, Timestamp, TimestampNtz and Decimal<P, S> (the last four \
-             from `sparkwasm`), or Option<T> of one of them for a nullable argument (type \
-             aliases are not resolved)"
-        }
-        Position::Result => {
-            "the result types of a sparkwasm SQL function are bool, i8, i16, i32, i64, f32, \
-             f64, String, Vec<u8>, Date, Timestamp, TimestampNtz and Decimal<P, S> (the last \
-             four from `sparkwasm`), or Option<T> of one of them for a nullable result (type \
-             aliases are not resolved)"
-        }
-    }
-}
-
-/// An argument or result type, classified.
-struct Classified {
-    /// The type as written, with the lifetimes of references removed (`Option<&str>`).
-    ty: Type,
-    /// The type without its `Option` (`&str`).
-    base: Type,
-    /// Whether it is an `Option`.
-    nullable: bool,
-    /// Its Spark type.
-    sql: SqlType,
-}
-
-/// Classifies `ty` by the table of SQL types. In `#[udaf]` argument types references may
-/// carry a lifetime bound by `for<'a>` (`borrowed_ok`); it is dropped in the generated code.
-fn classify(ty: &Type, position: Position, borrowed_ok: bool) -> syn::Result<Classified> {
-    let unknown = |tokens: &dyn ToTokens, detail: &str| {
-        syn::Error::new_spanned(tokens, format!("{detail}; {}", allowed(position)))
-    };
-    match ty {
-        Type::Paren(inner) => classify(&inner.elem, position, borrowed_ok),
-        Type::Group(inner) => classify(&inner.elem, position, borrowed_ok),
-        Type::Reference(reference) => {
-            if reference.mutability.is_some() {
-                return Err(unknown(
-                    ty,
-                    "SQL arguments are shared references, not `&mut`",
-                ));
-            }
-            if position == Position::Result {
-                return Err(unknown(
-                    ty,
-                    "a result cannot borrow: return `String` for a string or `Vec<u8>` for \
-                     a binary",
-                ));
-            }
-            match &reference.lifetime {
-                Some(lifetime) if lifetime.ident == "static" => {
-                    return Err(unknown(
-                        lifetime,
-                        "an argument borrows from its batch, not for `'static`",
-                    ))
-                }
-                Some(lifetime) if !borrowed_ok => {
-                    return Err(unknown(
-                        lifetime,
-                        "write the argument's reference without a lifetime",
-                    ))
-                }
-                _ => {}
-            }
-            let (base, sql): (Type, SqlType) = match &*reference.elem {
-                Type::Path(path) if path.qself.is_none() && path.path.is_ident("str") => {
-                    (syn::parse_quote!(&str), SqlType::String)
-                }
-                Type::Slice(slice) if is_ident(&slice.elem, "u8") => {
-                    (syn::parse_quote!(&[u8]), SqlType::Binary)
-                }
-                _ => {
-                    return Err(unknown(
-                        ty,
-                        &format!("`{}` is not a SQL type", spelling(ty)),
-                    ))
-                }
-            };
-            Ok(Classified {
-                ty: base.clone(),
-                base,
-                nullable: false,
-                sql,
-            })
-        }
-        Type::Path(path) if path.qself.is_none() => {
-            let Some(last) = path.path.segments.last() else {
-                return Err(unknown(ty, "an empty path"));
-            };
-            let name = last.ident.to_string();
-            let type_args: Vec<&GenericArgument> = match &last.arguments {
-                PathArguments::None => Vec::new(),
-                PathArguments::AngleBracketed(args) => args.args.iter().collect(),
-                PathArguments::Parenthesized(_) => {
-                    return Err(unknown(
-                        ty,
-                        &format!("`{}` is not a SQL type", spelling(ty)),
-                    ))
-                }
-            };
-            let plain = |sql: SqlType| {
-                if type_args.is_empty() {
-                    Ok(Classified {
-                        ty: ty.clone(),
-                        base: ty.clone(),
-                        nullable: false,
-                        sql,
-                    })
-                } else {
-                    Err(unknown(ty, &format!("`{name}` takes no type arguments")))
-                }
-            };
-            match name.as_str() {
-                "bool" => plain(SqlType::Boolean),
-                "i8" => plain(SqlType::Byte),
-                "i16" => plain(SqlType::Short),
-                "i32" => plain(SqlType::Int),
-                "i64" => plain(SqlType::Long),
-                "f32" => plain(SqlType::Float),
-                "f64" => plain(SqlType::Double),
-                "Date" => plain(SqlType::Date),
-                "Timestamp" => plain(SqlType::Timestamp),
-                "TimestampNtz" => plain(SqlType::TimestampNtz),
-                "String" if position == Position::Result => plain(SqlType::String),
-                "String" => Err(unknown(
-                    ty,
-                    "take a string argument as `&str` (it borrows from the batch; no copy)",
-                )),
-                "Vec" if single_type_arg(&type_args).is_some_and(|t| is_ident(t, "u8")) => {
-                    if position == Position::Result {
-                        Ok(Classified {
-                            ty: ty.clone(),
-                            base: ty.clone(),
-                            nullable: false,
-                            sql: SqlType::Binary,
-                        })
-                    } else {
-                        Err(unknown(
-                            ty,
-                            "take a binary argument as `&[u8]` (it borrows from the batch; no \
-                             copy)",
-                        ))
-                    }
-                }
-                "Decimal" => decimal(ty, &type_args, position),
-                "Option" => {
-                    let inner = single_type_arg(&type_args)
-                        .ok_or_else(|| unknown(ty, "`Option` takes one type"))?;
-                    let inner = classify(inner, position, borrowed_ok)?;
-                    if inner.nullable {
-                        return Err(unknown(ty, "`Option<Option<T>>` is not a SQL type"));
-                    }
-                    Ok(Classified {
-                        ty: with_type_arg(path, inner.base.clone()),
-                        base: inner.base,
-                        nullable: true,
-                        sql: inner.sql,
-                    })
-                }
-                _ => Err(unknown(
-                    ty,
-                    &format!("`{}` is not a SQL type", spelling(ty)),
-                )),
-            }
-        }
-        _ => Err(unknown(
-            ty,
-            &format!("`{}` is not a SQL type", spelling(ty)),
-        )),
-    }
-}
-
-/// `Decimal<P, S>` with integer literal precision 1..=38 and scale 0..=P.
-fn decimal(ty: &Type, args: &[&GenericArgument], position: Position) -> syn::Result<Classified> {
-    let error =
-        |detail: &str| syn::Error::new_spanned(ty, format!("{detail}; {}", allowed(position)));
-    let [precision, scale] = args else {
-        return Err(error(
-            "write a decimal as `Decimal<P, S>` with its precision and scale",
-        ));
-    };
-    let literal = |arg: &GenericArgument| -> Option<i64> {
-        match arg {
-            GenericArgument::Const(Expr::Lit(ExprLit {
-                lit: Lit::Int(int), ..
-            })) => int.base10_parse().ok(),
-            _ => None,
-        }
-    };
-    let (Some(precision), Some(scale)) = (literal(precision), literal(scale)) else {
-        return Err(error(
-            "write the decimal's precision and scale as integer literals (`Decimal<10, 2>`)",
-        ));
-    };
-    if !(1..=38).contains(&precision) || !(0..=precision).contains(&scale) {
-        return Err(error(&format!(
-            "`Decimal<{precision}, {scale}>`: Spark decimals have a precision of 1 to 38 and a \
-             scale of 0 to the precision"
-        )));
-    }
-    Ok(Classified {
-        ty: ty.clone(),
-        base: ty.clone(),
-        nullable: false,
-        sql: SqlType::Decimal {
-            // In range, checked above.
-            precision: precision as u8,
-            scale: scale as i8,
-        },
-    })
-}
-
-fn single_type_arg<'a>(args: &[&'a GenericArgument]) -> Option<&'a Type> {
-    match args {
-        [GenericArgument::Type(ty)] => Some(ty),
-        _ => None,
-    }
-}
-
-fn is_ident(ty: &Type, name: &str) -> bool {
-    matches!(ty, Type::Path(TypePath { qself: None, path }) if path.is_ident(name))
-}
-
-/// `path` (an `Option<T>`) with its type argument replaced by `inner`.
-fn with_type_arg(path: &TypePath, inner: Type) -> Type {
-    let mut path = path.clone();
-    if let Some(last) = path.path.segments.last_mut() {
-        if let PathArguments::AngleBracketed(args) = &mut last.arguments {
-            for arg in args.args.iter_mut() {
-                if let GenericArgument::Type(ty) = arg {
-                    *ty = inner.clone();
-                }
-            }
-        }
-    }
-    Type::Path(path)
-}
+use crate::sql_types::{
+    classify, piece_tokens, string_tokens, unify_list_lifetimes, Classified, Position,
+};
 
 /// Parses `nulls = "skip" | "reject"` (or nothing).
 fn parse_policy(kind: FunctionKind, attr: TokenStream) -> syn::Result<NullPolicy> {
@@ -517,15 +273,21 @@ pub(crate) fn expand(kind: FunctionKind, attr: TokenStream, item: TokenStream) -
         FunctionKind::Udaf => check_udaf(&func, policy),
         _ => check_udf(&func, policy),
     });
+    let mut func = func;
     let generated = match checked {
-        Ok(sig) => generate(&func, &sig),
+        Ok(sig) => {
+            let generated = generate(&func, &sig);
+            unify_list_lifetimes(&mut func);
+            generated
+        }
         Err(err) => err.to_compile_error(),
     };
     quote! { #func #generated }
 }
 
-/// The descriptor of a checked SQL function.
-fn descriptor(name: &str, sig: &SqlSig) -> FunctionDescriptor {
+/// The descriptor of a checked SQL function, and the structs its type strings name: each
+/// is a hole (`$SPARKWASM_STRUCT_<i>$`) in the strings, filled at compile time.
+fn descriptor(name: &str, sig: &SqlSig) -> (FunctionDescriptor, Vec<Type>) {
     let input = match &sig.udaf_args {
         Some((args, _)) => spelling(args),
         None => match sig.args.as_slice() {
@@ -539,19 +301,62 @@ fn descriptor(name: &str, sig: &SqlSig) -> FunctionDescriptor {
             ),
         },
     };
-    FunctionDescriptor {
+    let mut holes = Vec::new();
+    let args = sig
+        .args
+        .iter()
+        .map(|arg| arg.sql.render(&mut holes))
+        .collect();
+    let returns = sig.result.sql.render(&mut holes);
+    let descriptor = FunctionDescriptor {
         abi_version: ABI_VERSION,
         name: name.to_owned(),
         kind: sig.kind,
         input,
         output: spelling(&sig.result.ty),
         sql: Some(SqlSignature {
-            args: sig.args.iter().map(|arg| arg.sql.to_string()).collect(),
+            args,
             nullable_args: sig.args.iter().map(|arg| arg.nullable).collect(),
-            returns: sig.result.sql.to_string(),
+            returns,
             returns_nullable: sig.result.nullable,
             nulls: sig.policy,
         }),
+    };
+    (descriptor, holes)
+}
+
+/// The `static` holding the descriptor entry in the `sparkwasm.functions` section: a
+/// literal, or with struct holes an array concatenated at compile time.
+fn descriptor_static(
+    descriptor: &FunctionDescriptor,
+    holes: &[Type],
+    desc_ident: &Ident,
+) -> TokenStream {
+    let section = LitStr::new(DESCRIPTOR_SECTION, Span::call_site());
+    let attrs = quote! {
+        #[cfg_attr(target_arch = "wasm32", link_section = #section)]
+        #[used]
+        #[allow(non_upper_case_globals, unsafe_code)]
+    };
+    if holes.is_empty() {
+        let entry = descriptor_bytes(descriptor);
+        let entry_len = entry.len();
+        let entry_lit = LitByteStr::new(&entry, Span::call_site());
+        return quote! {
+            #attrs
+            static #desc_ident: [u8; #entry_len] = *#entry_lit;
+        };
+    }
+    // Serializing a struct of strings, integers and enums to JSON cannot fail.
+    let json = serde_json::to_string(descriptor).unwrap_or_default();
+    let parts = piece_tokens(&json, holes);
+    let sqlm = quote!(::sparkwasm::codegen::sql);
+    quote! {
+        const __SPARKWASM_DESC_PARTS: &[&str] = &[#(#parts),*];
+        const __SPARKWASM_DESC_LEN: usize = 4 + #sqlm::concat_len(__SPARKWASM_DESC_PARTS);
+        #attrs
+        static #desc_ident: [u8; __SPARKWASM_DESC_LEN] =
+            #sqlm::concat_bytes::<__SPARKWASM_DESC_LEN>(__SPARKWASM_DESC_PARTS, true);
     }
 }
 
@@ -561,22 +366,25 @@ fn generate(func: &ItemFn, sig: &SqlSig) -> TokenStream {
     let name_lit = LitStr::new(&name, Span::call_site());
     let export = format_ident!("{}{}", sparkwasm_abi::FUNCTION_EXPORT_PREFIX, name);
     let desc_ident = format_ident!("__SPARKWASM_DESC_{}", name);
-    let descriptor = descriptor(&name, sig);
-    let entry = descriptor_bytes(&descriptor);
-    let entry_len = entry.len();
-    let entry_lit = LitByteStr::new(&entry, Span::call_site());
-    let section = LitStr::new(DESCRIPTOR_SECTION, Span::call_site());
+    let (descriptor, holes) = descriptor(&name, sig);
+    let desc_static = descriptor_static(&descriptor, &holes, &desc_ident);
     let kind = sig.kind.as_str();
     let doc = format!(
         "sparkwasm handle export of the {kind} function `{name}` (generated by \
          `#[sparkwasm::{kind}]`)."
     );
-    let sql_args = descriptor.sql.iter().flat_map(|sql| sql.args.iter());
-    let returns = descriptor
+    let sql_args = descriptor
         .sql
-        .as_ref()
-        .map(|sql| sql.returns.clone())
-        .unwrap_or_default();
+        .iter()
+        .flat_map(|sql| sql.args.iter())
+        .map(|arg| string_tokens(arg, &holes));
+    let returns = string_tokens(
+        descriptor
+            .sql
+            .as_ref()
+            .map_or("", |sql| sql.returns.as_str()),
+        &holes,
+    );
 
     let cg = quote!(::sparkwasm::codegen);
     let sqlm = quote!(::sparkwasm::codegen::sql);
@@ -618,10 +426,7 @@ fn generate(func: &ItemFn, sig: &SqlSig) -> TokenStream {
         #[allow(unsafe_code, unreachable_pub, clippy::missing_safety_doc)]
         #[no_mangle]
         pub extern "C" fn #export() -> u32 {
-            #[cfg_attr(target_arch = "wasm32", link_section = #section)]
-            #[used]
-            #[allow(non_upper_case_globals, unsafe_code)]
-            static #desc_ident: [u8; #entry_len] = *#entry_lit;
+            #desc_static
 
             #items
 
@@ -870,7 +675,7 @@ mod tests {
             _ => check_udf(&func, policy),
         }
         .unwrap_or_else(|err| panic!("{src}: {err}"));
-        descriptor(&func.sig.ident.to_string(), &sig)
+        descriptor(&func.sig.ident.to_string(), &sig).0
     }
 
     fn error_of(kind: FunctionKind, src: &str) -> String {
@@ -981,10 +786,8 @@ mod tests {
             ("fn f(x: Decimal<P, 0>) -> i64 { 0 }", "integer literals"),
             ("fn f(x: &mut str) -> i64 { 0 }", "not `&mut`"),
             ("fn f(x: (i64, i64)) -> i64 { 0 }", "is not a SQL type"),
-            (
-                "fn f(x: MyAlias) -> i64 { 0 }",
-                "type aliases are not resolved",
-            ),
+            ("fn f(x: Vec<i64>) -> i64 { 0 }", "sparkwasm::List<T>"),
+            ("fn f(x: i64) -> List<i64> { todo!() }", "return `Vec<T>`"),
         ] {
             let err = error_of(FunctionKind::Udf, src);
             assert!(err.contains(detail), "{src}: {err}");
@@ -1129,6 +932,73 @@ mod tests {
             ),
         );
         assert!(!nullable.contains("has_nulls"), "{nullable}");
+    }
+
+    #[test]
+    fn arrays_and_structs_reach_the_descriptor_with_struct_holes() {
+        let func: ItemFn = syn::parse_str(
+            "fn f(p: Point, xs: sparkwasm::List<'_, Option<Point>>, n: List<List<i64>>) \
+             -> Option<Vec<Point>> { None }",
+        )
+        .unwrap();
+        let sig = check_udf(&func, NullPolicy::Skip).unwrap();
+        let (d, holes) = descriptor("f", &sig);
+        assert_eq!(
+            d.input,
+            "(Point,sparkwasm::List<Option<Point>>,List<List<i64>>)"
+        );
+        assert_eq!(d.output, "Option<Vec<Point>>");
+        let sql = d.sql.unwrap();
+        assert_eq!(
+            sql.args,
+            [
+                "$SPARKWASM_STRUCT_0$",
+                "array<$SPARKWASM_STRUCT_1$>",
+                "array<array<bigint>>"
+            ]
+        );
+        assert_eq!(sql.returns, "array<$SPARKWASM_STRUCT_2$>");
+        assert!(sql.returns_nullable);
+        assert_eq!(holes.iter().map(spelling).collect::<Vec<_>>(), ["Point"; 3]);
+
+        let out = udf(
+            quote!(),
+            quote!(
+                fn f(p: Point, xs: List<&str>) -> Vec<Point> {
+                    vec![p]
+                }
+            ),
+        );
+        // The descriptor is concatenated at compile time from the struct's constant.
+        assert!(
+            out.contains(
+                "concat_bytes :: < __SPARKWASM_DESC_LEN > (__SPARKWASM_DESC_PARTS , true)"
+            ),
+            "{out}"
+        );
+        assert!(
+            out.contains("< Point as :: sparkwasm :: codegen :: sql :: SqlStruct > :: SQL_TYPE"),
+            "{out}"
+        );
+        assert!(out.contains("\"array<string>\""), "{out}");
+        // The list argument's elided lifetimes are one named lifetime.
+        assert!(
+            out.contains(
+                "fn f < '__sparkwasm_a1 > (p : Point , xs : List < '__sparkwasm_a1 , & \
+                 '__sparkwasm_a1 str >)"
+            ),
+            "{out}"
+        );
+        // Without structs, the descriptor stays one literal.
+        let flat = udf(
+            quote!(),
+            quote!(
+                fn g(xs: List<i64>) -> Vec<i64> {
+                    xs.iter().collect()
+                }
+            ),
+        );
+        assert!(!flat.contains("concat_bytes"), "{flat}");
     }
 
     #[test]

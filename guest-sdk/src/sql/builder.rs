@@ -25,16 +25,26 @@ pub trait ResultColumn: Any {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    /// The column's node, to write it into an output batch.
+    /// The column's own node, to write it into an output batch (its children, for an array
+    /// or a struct, follow it: [`ResultColumn::child`]).
     fn node(&self) -> NodeParts<'_>;
     /// Why a row could not be written (a decimal with too many digits, more than 2 GiB of
-    /// strings), if one could not.
+    /// strings), if one could not; a nested column reports its children's errors too.
     fn error(&self) -> Option<&str>;
+    /// Child columns: 1 for an array (its elements), the field count for a struct.
+    fn children(&self) -> usize {
+        0
+    }
+    /// Child column `index` (below [`ResultColumn::children`]).
+    fn child(&self, _index: usize) -> Option<&dyn ResultColumn> {
+        None
+    }
     /// Itself as `Any`, for the generated code to reach its concrete type.
     fn as_any_mut(&mut self) -> &mut dyn Any;
 }
 
-/// The column as an argument column of the next function of a chain.
+/// The column as an argument column of the next function of a chain (a flat column costs no
+/// allocation; a nested one a child list per nested node).
 pub(crate) fn as_view(column: &dyn ResultColumn) -> ColumnView<'_> {
     let node = column.node();
     ColumnView {
@@ -42,12 +52,50 @@ pub(crate) fn as_view(column: &dyn ResultColumn) -> ColumnView<'_> {
         validity: node.validity,
         offsets: node.offsets,
         values: node.values,
-        children: Vec::new(),
+        children: (0..column.children())
+            .filter_map(|index| column.child(index))
+            .map(as_view)
+            .collect(),
     }
 }
 
-/// A Rust type a SQL function returns (`i64`, `String`, `Option<T>`, ...), and the column it
-/// is written into.
+/// Nodes of the column in pre-order: itself and its descendants.
+pub(crate) fn node_count(column: &dyn ResultColumn) -> usize {
+    1 + (0..column.children())
+        .filter_map(|index| column.child(index))
+        .map(node_count)
+        .sum::<usize>()
+}
+
+/// Writes the column's nodes in pre-order into `nodes` from `at`; returns the index after
+/// them. Nodes past the end of `nodes` are dropped (the caller sizes it by [`node_count`]).
+pub(crate) fn pre_order<'c>(
+    column: &'c dyn ResultColumn,
+    nodes: &mut [NodeParts<'c>],
+    at: usize,
+) -> usize {
+    if let Some(slot) = nodes.get_mut(at) {
+        *slot = column.node();
+    }
+    let mut next = at + 1;
+    for index in 0..column.children() {
+        if let Some(child) = column.child(index) {
+            next = pre_order(child, nodes, next);
+        }
+    }
+    next
+}
+
+/// A Rust type a SQL function returns (`i64`, `String`, `Vec<T>`, a derived struct,
+/// `Option<T>`, ...), and the column it is written into.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a SQL result type",
+    label = "not a SQL result type",
+    note = "SQL results are bool, i8, i16, i32, i64, f32, f64, String, Vec<u8>, Date, \
+            Timestamp, TimestampNtz, Decimal<P, S>, Vec<T> and structs without a lifetime \
+            with #[derive(sparkwasm::SqlStruct)], or Option<T> of one of them (type aliases \
+            are not resolved)"
+)]
 pub trait ResultType: Sized + 'static {
     /// The result column.
     type Builder: ResultColumn;
@@ -62,21 +110,21 @@ pub trait ResultType: Sized + 'static {
 
 /// A validity bitmap built only once the first null arrives.
 #[derive(Default)]
-struct ValidityBuilder {
+pub(crate) struct ValidityBuilder {
     bits: Vec<u8>,
     /// Whether `bits` is in use (some row since the last clear was null).
     active: bool,
 }
 
 impl ValidityBuilder {
-    fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.bits.clear();
         self.active = false;
     }
 
     /// Records row `row` (the rows before it recorded already) as valid or null.
     #[inline]
-    fn push(&mut self, row: usize, valid: bool) {
+    pub(crate) fn push(&mut self, row: usize, valid: bool) {
         if self.active || !valid {
             self.push_bit(row, valid);
         }
@@ -105,13 +153,13 @@ impl ValidityBuilder {
         }
     }
 
-    fn bitmap(&self) -> Option<&[u8]> {
+    pub(crate) fn bitmap(&self) -> Option<&[u8]> {
         self.active.then_some(&self.bits[..])
     }
 }
 
 /// The column length as the node header's `u32` (a batch never holds more rows).
-fn node_len(len: usize) -> u32 {
+pub(crate) fn node_len(len: usize) -> u32 {
     u32::try_from(len).unwrap_or(u32::MAX)
 }
 

@@ -112,24 +112,29 @@ impl<const P: u8, const S: i8> Fixed for Decimal<P, S> {
     }
 }
 
-/// Per argument, a vector reused across batches for values that cannot be viewed in place.
+/// Per argument, vectors reused across batches for values that cannot be viewed in place:
+/// one for the argument's own node and, for an array or a struct, one tree per child node.
 #[derive(Default)]
 pub struct Scratch {
-    /// A `Vec<T>` of the last `T` copied.
-    copy: Option<Box<dyn Any>>,
+    own: Copied,
+    children: Vec<Scratch>,
 }
 
-impl Scratch {
+/// A `Vec<T>` of the last `T` copied.
+#[derive(Default)]
+struct Copied(Option<Box<dyn Any>>);
+
+impl Copied {
     /// `bytes` as `&[T]`: in place when possible, else copied into this scratch vector.
     fn slice<'a, T: Plain>(&'a mut self, bytes: &'a [u8]) -> &'a [T] {
         if let Some(values) = bytes::view::<T>(bytes) {
             return values;
         }
-        if !self.copy.as_ref().is_some_and(|copy| copy.is::<Vec<T>>()) {
-            self.copy = Some(Box::new(Vec::<T>::new()));
+        if !self.0.as_ref().is_some_and(|copy| copy.is::<Vec<T>>()) {
+            self.0 = Some(Box::new(Vec::<T>::new()));
         }
         match self
-            .copy
+            .0
             .as_mut()
             .and_then(|copy| copy.downcast_mut::<Vec<T>>())
         {
@@ -144,22 +149,49 @@ impl Scratch {
     }
 }
 
+impl Scratch {
+    /// `bytes` as `&[T]`: in place when possible, else copied into this node's vector.
+    fn slice<'a, T: Plain>(&'a mut self, bytes: &'a [u8]) -> &'a [T] {
+        self.own.slice(bytes)
+    }
+
+    /// `bytes` as `&[T]` as [`Scratch::slice`] does, and the scratch trees of the node's
+    /// `children` child nodes (made on first use, kept across batches).
+    pub(crate) fn split<'a, T: Plain>(
+        &'a mut self,
+        bytes: &'a [u8],
+        children: usize,
+    ) -> (&'a [T], &'a mut [Scratch]) {
+        if self.children.len() < children {
+            self.children.resize_with(children, Scratch::default);
+        }
+        let Scratch {
+            own,
+            children: kids,
+        } = self;
+        (own.slice(bytes), &mut kids[..children])
+    }
+}
+
 /// A column's validity: `None` when no value is null.
 #[derive(Clone, Copy)]
 pub struct Validity<'a>(Option<&'a [u8]>);
 
 impl<'a> Validity<'a> {
-    fn of(view: &ColumnView<'a>) -> Self {
+    /// The validity of `view`'s own values (not its children's).
+    pub fn of(view: &ColumnView<'a>) -> Self {
         Validity(view.validity.filter(|bits| any_null(bits, view.len())))
     }
 
+    /// Whether any value is null.
     #[inline]
-    fn has_nulls(&self) -> bool {
+    pub fn has_nulls(&self) -> bool {
         self.0.is_some()
     }
 
+    /// Whether value `row` is not null.
     #[inline]
-    fn is_valid(&self, row: usize) -> bool {
+    pub fn is_valid(&self, row: usize) -> bool {
         match self.0 {
             None => true,
             Some(bits) => bits
@@ -186,6 +218,11 @@ fn any_null(bits: &[u8], len: usize) -> bool {
 }
 
 /// One argument column of a batch, as the generated loops read it.
+///
+/// A row is *valid* when its value can be handed out as [`Column::Item`]: not null, and for
+/// an array of non-`Option` elements or a struct with non-`Option` fields, none of those
+/// null either (so `List<i64>` never meets a null element; a function that wants to see
+/// them takes `List<Option<i64>>`).
 pub trait Column {
     /// What a row holds (`i64`, `&str`, ...).
     type Item;
@@ -195,9 +232,9 @@ pub trait Column {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    /// Whether any row is null.
+    /// Whether any row may be invalid (`false` promises that every row is valid).
     fn has_nulls(&self) -> bool;
-    /// Whether row `row` is not null.
+    /// Whether row `row` is valid: not null, nor holding a null where its type has none.
     fn is_valid(&self, row: usize) -> bool;
     /// The value of row `row`, null or not (a null row's value is whatever the batch stores,
     /// usually zero or empty); a row past the end reads as zero or empty.
@@ -213,18 +250,36 @@ pub trait Column {
     }
 }
 
-/// A Rust type a SQL function takes as an argument (`i64`, `&str`, ...), and how to read a
-/// batch's column as it.
+/// A Rust type a SQL function takes as an argument (`i64`, `&str`, `List<'a, T>`, a derived
+/// struct, ...), and how to read a batch's column as it.
+///
+/// `Option<T>` is an argument type too, for array elements and struct fields: its column
+/// hands out `None` for a null and is never itself null. (A top-level `Option` argument is
+/// read by the generated code through [`Column::get`] of `T`'s column instead.)
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a SQL argument type",
+    label = "not a SQL argument type",
+    note = "SQL arguments are bool, i8, i16, i32, i64, f32, f64, &str, &[u8], Date, \
+            Timestamp, TimestampNtz, Decimal<P, S>, sparkwasm::List<T> and structs with \
+            #[derive(sparkwasm::SqlStruct)], or Option<T> of one of them (type aliases are \
+            not resolved)"
+)]
 pub trait ArgType<'a>: Sized {
-    /// The column view.
-    type Column: Column<Item = Self>;
+    /// The column view: a few slices, copied freely (an array's rows carry their element
+    /// column along).
+    type Column: Column<Item = Self> + Copy;
     /// Views `view` as a column of this type, using `scratch` when it cannot be viewed in
     /// place. Fails when the column has another type or its strings are not UTF-8.
     fn column(view: &'a ColumnView<'_>, scratch: &'a mut Scratch) -> Result<Self::Column, String>;
 }
 
 /// Checks a column's type tag (and decimal precision and scale).
-fn check_type(view: &ColumnView<'_>, tag: TypeTag, precision: u8, scale: i8) -> Result<(), String> {
+pub(crate) fn check_type(
+    view: &ColumnView<'_>,
+    tag: TypeTag,
+    precision: u8,
+    scale: i8,
+) -> Result<(), String> {
     let header = &view.header;
     if header.tag != tag
         || (tag == TypeTag::Decimal && (header.precision, header.scale) != (precision, scale))
@@ -248,6 +303,7 @@ fn decimal_suffix(tag: TypeTag, precision: u8, scale: i8) -> String {
 }
 
 /// A fixed-width column: its values as a slice.
+#[derive(Clone, Copy)]
 pub struct FixedColumn<'a, T: Fixed> {
     values: &'a [T::Raw],
     validity: Validity<'a>,
@@ -349,7 +405,7 @@ fn offsets<'a>(view: &'a ColumnView<'_>, scratch: &'a mut Scratch) -> Result<&'a
 
 /// Where row `row`'s bytes are, by its offsets (empty when out of range).
 #[inline]
-fn span(offsets: &[i32], row: usize) -> (usize, usize) {
+pub(crate) fn span(offsets: &[i32], row: usize) -> (usize, usize) {
     let at = |i: usize| {
         offsets
             .get(i)
@@ -360,6 +416,7 @@ fn span(offsets: &[i32], row: usize) -> (usize, usize) {
 }
 
 /// A string column: `&str` per row.
+#[derive(Clone, Copy)]
 pub struct StrColumn<'a> {
     text: &'a str,
     offsets: &'a [i32],
@@ -419,6 +476,7 @@ impl<'a> Column for StrColumn<'a> {
 }
 
 /// A binary column: `&[u8]` per row.
+#[derive(Clone, Copy)]
 pub struct BinaryColumn<'a> {
     data: &'a [u8],
     offsets: &'a [i32],
@@ -460,6 +518,113 @@ impl<'a> Column for BinaryColumn<'a> {
     fn value(&self, row: usize) -> &'a [u8] {
         let (start, end) = span(self.offsets, row);
         self.data.get(start..end).unwrap_or_default()
+    }
+}
+
+/// The column of `Option<T>` over the column of `T`: `None` for an invalid row, never
+/// itself invalid.
+#[derive(Clone, Copy)]
+pub struct Nullable<C>(C);
+
+impl<C: Column> Column for Nullable<C> {
+    type Item = Option<C::Item>;
+
+    #[inline]
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    #[inline]
+    fn has_nulls(&self) -> bool {
+        false
+    }
+
+    #[inline]
+    fn is_valid(&self, _row: usize) -> bool {
+        true
+    }
+
+    #[inline]
+    fn value(&self, row: usize) -> Option<C::Item> {
+        self.0.get(row)
+    }
+}
+
+impl<'a, T: ArgType<'a>> ArgType<'a> for Option<T> {
+    type Column = Nullable<T::Column>;
+
+    fn column(view: &'a ColumnView<'_>, scratch: &'a mut Scratch) -> Result<Self::Column, String> {
+        T::column(view, scratch).map(Nullable)
+    }
+}
+
+/// An owned copy per row of a string or binary column: how a `String` or `Vec<u8>` field of
+/// a derived struct is read when the struct is an argument. (A top-level argument borrows:
+/// `#[udf]` refuses `String` and `Vec<u8>` there.)
+#[derive(Clone, Copy)]
+pub struct OwnedColumn<C>(pub(crate) C);
+
+impl<'a> Column for OwnedColumn<StrColumn<'a>> {
+    type Item = String;
+
+    #[inline]
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    #[inline]
+    fn has_nulls(&self) -> bool {
+        self.0.has_nulls()
+    }
+
+    #[inline]
+    fn is_valid(&self, row: usize) -> bool {
+        self.0.is_valid(row)
+    }
+
+    #[inline]
+    fn value(&self, row: usize) -> String {
+        self.0.value(row).to_owned()
+    }
+}
+
+impl<'a> Column for OwnedColumn<BinaryColumn<'a>> {
+    type Item = Vec<u8>;
+
+    #[inline]
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    #[inline]
+    fn has_nulls(&self) -> bool {
+        self.0.has_nulls()
+    }
+
+    #[inline]
+    fn is_valid(&self, row: usize) -> bool {
+        self.0.is_valid(row)
+    }
+
+    #[inline]
+    fn value(&self, row: usize) -> Vec<u8> {
+        self.0.value(row).to_vec()
+    }
+}
+
+impl<'a> ArgType<'a> for String {
+    type Column = OwnedColumn<StrColumn<'a>>;
+
+    fn column(view: &'a ColumnView<'_>, scratch: &'a mut Scratch) -> Result<Self::Column, String> {
+        <&str>::column(view, scratch).map(OwnedColumn)
+    }
+}
+
+impl<'a> ArgType<'a> for Vec<u8> {
+    type Column = OwnedColumn<BinaryColumn<'a>>;
+
+    fn column(view: &'a ColumnView<'_>, scratch: &'a mut Scratch) -> Result<Self::Column, String> {
+        <&[u8]>::column(view, scratch).map(OwnedColumn)
     }
 }
 

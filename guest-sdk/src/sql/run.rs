@@ -28,7 +28,7 @@ use sparkwasm_abi::{FunctionKind, InputEncoding, OutputSpec, SqlTask, TaskSpec};
 
 use crate::element::{self, Function, Ops};
 use crate::error::Error;
-use crate::sql::builder::{as_view, ResultColumn};
+use crate::sql::builder::{as_view, node_count, pre_order, ResultColumn};
 use crate::sql::bytes::AlignedBuffer;
 use crate::sql::column::Scratch;
 use crate::sql::function::{Call, CallError, SqlEntry, SqlFunction};
@@ -284,13 +284,13 @@ fn check_columns(batch: &BatchView<'_>, udfs: &[Udf], arguments: usize) -> Resul
         };
         let columns = batch.columns.get(udf.columns.clone()).unwrap_or_default();
         for (argument, (ty, column)) in first.args.iter().zip(columns).enumerate() {
-            if ty.matches(std::slice::from_ref(&column.header)) != Some(1) {
+            if !has_type(column, ty) {
                 return Err(Error::SqlFunction {
                     function: first.function.name,
                     message: format!(
                         "argument {argument} is {ty}, but the batch's column {} is {}",
                         udf.columns.start + argument,
-                        type_name(&column.header)
+                        type_name(column)
                     ),
                 });
             }
@@ -299,8 +299,33 @@ fn check_columns(batch: &BatchView<'_>, udfs: &[Udf], arguments: usize) -> Resul
     Ok(())
 }
 
-/// The Spark name of a column's type, for messages.
-fn type_name(header: &NodeHeader) -> String {
+/// Whether `column` (with its children) has type `ty`; struct field names are not in a
+/// batch, so only the field types count.
+fn has_type(column: &ColumnView<'_>, ty: &SqlType) -> bool {
+    match ty {
+        SqlType::Array(element) => {
+            column.header.tag == TypeTag::Array
+                && matches!(column.children.as_slice(), [child] if has_type(child, element))
+        }
+        SqlType::Struct(fields) => {
+            column.header.tag == TypeTag::Struct
+                && column.children.len() == fields.len()
+                && column
+                    .children
+                    .iter()
+                    .zip(fields)
+                    .all(|(child, (_, field))| has_type(child, field))
+        }
+        _ => {
+            column.children.is_empty()
+                && ty.matches(std::slice::from_ref(&column.header)) == Some(1)
+        }
+    }
+}
+
+/// The Spark name of a column's type, for messages (a struct's fields unnamed).
+fn type_name(column: &ColumnView<'_>) -> String {
+    let header = &column.header;
     match header.tag {
         TypeTag::Boolean => "boolean".into(),
         TypeTag::Byte => "tinyint".into(),
@@ -315,8 +340,19 @@ fn type_name(header: &NodeHeader) -> String {
         TypeTag::Timestamp => "timestamp".into(),
         TypeTag::TimestampNtz => "timestamp_ntz".into(),
         TypeTag::Decimal => format!("decimal({},{})", header.precision, header.scale),
-        TypeTag::Array => "an array".into(),
-        TypeTag::Struct => "a struct".into(),
+        TypeTag::Array => match column.children.as_slice() {
+            [element] => format!("array<{}>", type_name(element)),
+            _ => "an array".into(),
+        },
+        TypeTag::Struct => format!(
+            "struct<{}>",
+            column
+                .children
+                .iter()
+                .map(type_name)
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
     }
 }
 
@@ -474,28 +510,32 @@ const NO_NODE: NodeParts<'static> = NodeParts {
     values: &[],
 };
 
-/// UDFs up to which the output's node list lives on the stack.
-const INLINE_NODES: usize = 8;
+/// Nodes (columns and their nested children) up to which the output's node list lives on
+/// the stack.
+const INLINE_NODES: usize = 16;
 
 /// Writes the UDFs' result columns (`rows` rows each) as one output batch and hands it over.
 fn write_output(out: &mut Vec<u8>, udfs: &[Udf], rows: usize) -> Result<(), Error> {
     let rows = u32::try_from(rows)
         .map_err(|_| Error::internal("an output batch of more than 2^32 rows"))?;
     let columns = u32::try_from(udfs.len()).map_err(|_| Error::internal("more than 2^32 UDFs"))?;
+    let results = udfs.iter().map(|udf| Ok(&*udf.last()?.result));
+    let mut count = 0;
+    for result in results.clone() {
+        count += node_count(result?);
+    }
     let mut inline = [NO_NODE; INLINE_NODES];
-    let heap: Vec<NodeParts<'_>>;
-    let nodes: &[NodeParts<'_>] = if udfs.len() <= INLINE_NODES {
-        for (slot, udf) in inline.iter_mut().zip(udfs) {
-            *slot = udf.last()?.result.node();
-        }
-        &inline[..udfs.len()]
+    let mut heap: Vec<NodeParts<'_>>;
+    let nodes: &mut [NodeParts<'_>] = if count <= INLINE_NODES {
+        &mut inline[..count]
     } else {
-        heap = udfs
-            .iter()
-            .map(|udf| Ok(udf.last()?.result.node()))
-            .collect::<Result<_, Error>>()?;
-        &heap
+        heap = vec![NO_NODE; count];
+        &mut heap
     };
+    let mut at = 0;
+    for result in results {
+        at = pre_order(result?, nodes, at);
+    }
     write_batch(out, Op::Rows, rows, columns, nodes);
     match host::output_write(out) {
         0 => Ok(()),

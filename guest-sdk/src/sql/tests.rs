@@ -16,6 +16,8 @@ use crate::host::native;
 use crate::sql::{Date, Decimal, Timestamp, TimestampNtz, Udaf};
 use crate::task;
 
+mod nested;
+
 // ---- functions ----
 
 #[sparkwasm::udf]

@@ -1,12 +1,13 @@
 //! Test fixture guest for the Spark SQL end-to-end tests: scalar UDFs of each supported type
 //! (an identity and one transform per type), several arguments, nulls taken as `Option`,
-//! skipped (the default) and rejected, one UDF that panics on purpose, and three UDAFs.
+//! skipped (the default) and rejected, one UDF that panics on purpose, arrays and structs
+//! (`List<T>` arguments, `Vec<T>` results, a derived `Point`), and three UDAFs.
 //!
 //! The names and signatures are fixed by the SQL contract the tests are written against;
 //! every function is deliberately trivial so that a wrong result points at the SDK, the host
 //! or the driver, not at the fixture.
 
-use sparkwasm::{Date, Decimal, Timestamp, TimestampNtz, Udaf};
+use sparkwasm::{Date, Decimal, List, Timestamp, TimestampNtz, Udaf};
 
 // ---- a few arguments, strings, nulls ----
 
@@ -234,6 +235,109 @@ fn id_decimal(x: Decimal<10, 2>) -> Decimal<10, 2> {
 fn double_decimal(x: Decimal<10, 2>) -> Decimal<12, 2> {
     // A decimal(10,2) is below 10^10 in magnitude: doubling it cannot overflow an i128.
     Decimal(x.0 * 2)
+}
+
+// ---- arrays ----
+
+/// The wrapping sum of the non-null elements; 0 for an empty array.
+#[sparkwasm::udf]
+fn array_sum(xs: List<Option<i64>>) -> i64 {
+    xs.iter().flatten().fold(0, i64::wrapping_add)
+}
+
+/// The wrapping sum of the elements, read as a slice of the batch; an array holding a null
+/// is a null argument (null result).
+#[sparkwasm::udf]
+fn array_total(xs: List<i64>) -> i64 {
+    xs.as_slice().iter().fold(0, |sum, x| sum.wrapping_add(*x))
+}
+
+/// The number of strings, as Spark's `size()`; an array holding a null is a null argument.
+#[sparkwasm::udf]
+fn array_len_strings(xs: List<&str>) -> i32 {
+    // A Spark array holds fewer than 2^31 elements.
+    i32::try_from(xs.len()).unwrap_or(i32::MAX)
+}
+
+/// The elements in reverse order.
+#[sparkwasm::udf]
+fn reverse_ints(xs: List<Option<i32>>) -> Vec<Option<i32>> {
+    xs.iter().rev().collect()
+}
+
+/// The words of `s` (split on whitespace); `[]` for a blank string.
+#[sparkwasm::udf]
+fn split_words(s: &str) -> Vec<String> {
+    s.split_whitespace().map(str::to_owned).collect()
+}
+
+/// Identity.
+#[sparkwasm::udf]
+fn id_int_array(xs: List<Option<i32>>) -> Vec<Option<i32>> {
+    xs.iter().collect()
+}
+
+/// Identity.
+#[sparkwasm::udf]
+fn id_string_array(xs: List<Option<&str>>) -> Vec<Option<String>> {
+    xs.iter().map(|s| s.map(str::to_owned)).collect()
+}
+
+/// The inner arrays concatenated; a null inner array is a null argument.
+#[sparkwasm::udf]
+fn flatten_ints(xs: List<List<Option<i32>>>) -> Vec<Option<i32>> {
+    xs.iter().flat_map(|inner| inner.iter()).collect()
+}
+
+// ---- structs ----
+
+/// `struct<a:int,b:string>`; a null in either field makes the struct a null argument.
+#[derive(sparkwasm::SqlStruct)]
+struct Point {
+    a: i32,
+    b: String,
+}
+
+/// `struct<a:int,b:string>` with nullable fields (public, so the derive's output is checked
+/// against the public-API lints too).
+#[derive(sparkwasm::SqlStruct)]
+pub struct MaybePoint {
+    /// Any int.
+    pub a: Option<i32>,
+    /// Any string.
+    pub b: Option<String>,
+}
+
+/// Identity.
+#[sparkwasm::udf]
+fn id_point(p: Point) -> Point {
+    p
+}
+
+/// `"{b}:{a}"`.
+#[sparkwasm::udf]
+fn point_label(p: Point) -> String {
+    format!("{}:{}", p.b, p.a)
+}
+
+/// `Point { a, b }`.
+#[sparkwasm::udf]
+fn make_point(a: i32, b: &str) -> Point {
+    Point { a, b: b.to_owned() }
+}
+
+/// Identity, null structs and null fields included.
+#[sparkwasm::udf]
+fn id_maybe_point(p: Option<MaybePoint>) -> Option<MaybePoint> {
+    p
+}
+
+/// The points sorted by `a` (nulls first), as an array of structs.
+#[sparkwasm::udf]
+fn sort_points(ps: List<Option<Point>>) -> Vec<Option<Point>> {
+    let mut points: Vec<Option<Point>> = ps.iter().collect();
+    points.sort_by_key(|p| p.as_ref().map(|p| p.a));
+    points
 }
 
 // ---- aggregates ----
