@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import random
 import re
 import statistics
@@ -49,6 +50,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+import pandas as pd  # module level: pandas_udf resolves the type hints in this module
 from pyspark import SparkConf, SparkContext
 
 import sparkwasm
@@ -153,7 +155,6 @@ def wasm_wordcount(sc: SparkContext, wc: Any, text: str) -> List[Tuple[str, int]
 
 def sql_jobs(sc: SparkContext, guest: Any, rows: int) -> List[Job]:
     """The SQL UDF rows: ``sum(f(id))`` with f = x*2+1, sparkwasm against each other way."""
-    import pandas as pd
     from pyspark.sql import SparkSession
     from pyspark.sql import functions as F
 
@@ -180,6 +181,10 @@ def sql_jobs(sc: SparkContext, guest: Any, rows: int) -> List[Job]:
 
 
 def new_context(master: str, environment: Optional[Dict[str, str]] = None) -> SparkContext:
+    # Python workers run the driver's interpreter (the project venv) unless told otherwise:
+    # the pandas and Arrow UDF rows need its pyarrow and pandas. PySpark reads this when the
+    # context starts and gives it to every Python function.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     conf = (
         SparkConf()
         .setMaster(master)

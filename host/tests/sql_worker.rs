@@ -28,13 +28,25 @@ const SECRET: &str = "9f1c0ffee0ddba11deadbeef0123456789abcdef0123456789abcdef01
 
 /// The SQL command (format 3) of `function` in `module`.
 fn sql_command(module: &[u8], function: &str, kind: &str, args: &[&str], returns: &str) -> Vec<u8> {
+    sql_command_with(module, function, kind, args, returns, serde_json::json!({}))
+}
+
+/// [`sql_command`] under a job policy (`spark.sparkwasm.*` settings).
+fn sql_command_with(
+    module: &[u8],
+    function: &str,
+    kind: &str,
+    args: &[&str],
+    returns: &str,
+    policy: serde_json::Value,
+) -> Vec<u8> {
     let manifest = serde_json::json!({
         "module_digest": sparkwasm_runtime::digest_hex(module),
         "function": function,
         "kind": kind,
         "args": args,
         "returns": returns,
-        "policy": {},
+        "policy": policy,
     })
     .to_string();
     let mut bytes = b"SPWASM\x03".to_vec();
@@ -528,5 +540,44 @@ fn a_python_udf_in_a_sparkwasm_node_and_mismatched_types_are_named() {
             "{}",
             answer.exception()
         );
+    }
+}
+
+#[test]
+fn the_sandbox_policy_and_digest_pinning_hold_for_sql_functions() {
+    let module = module_bytes(SQL_GUEST);
+    let daemon = Daemon::start();
+    let data = arrow_stream(&[vec![longs(&[Some(1), Some(7), Some(64)])]]);
+    let udf_of = |command: Vec<u8>| header(2, SQL_SCALAR_ARROW_UDF, vec![udf(&[0], vec![command])]);
+    let spin = sql_command_with(
+        &module,
+        "spin",
+        "udf",
+        &["bigint"],
+        "bigint",
+        serde_json::json!({"call_deadline_secs": 1}),
+    );
+    let hog = sql_command_with(
+        &module,
+        "hog",
+        "udf",
+        &["bigint"],
+        "bigint",
+        serde_json::json!({"memory_mb": 16}),
+    );
+    let mut tampered = sql_command(&module, "affine", "udf", &["bigint"], "bigint");
+    let last = tampered.len() - 1;
+    tampered[last] ^= 0xff;
+    for (command, expected) in [
+        (spin, "spark.sparkwasm.callDeadlineSecs"),
+        (hog, "spark.sparkwasm.memoryMb"),
+        (tampered, "but its bytes hash to"),
+    ] {
+        let mut jvm = daemon.connect();
+        jvm.send(&udf_of(command), &data);
+        let answer = jvm.answer();
+        let message = answer.exception();
+        assert!(message.contains(expected), "{message}");
+        assert!(message.contains("partition 2"), "{message}");
     }
 }

@@ -18,22 +18,24 @@ def test_the_benchmark_runs_every_job_and_the_sides_agree(tmp_path: Path) -> Non
     # Its own process: the benchmark makes its own SparkContext.
     done = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--runs", "1", "--ints", "20000",
-         "--text-mb", "0.2", "--tiny-tasks", "4", "--fresh-runs", "1", "--rss-ints", "20000",
+         "--text-mb", "0.2", "--tiny-tasks", "4", "--sql-rows", "5000", "--fresh-runs", "1", "--rss-ints", "20000",
          "--json", str(table)],
         capture_output=True, text=True, timeout=600, env=dict(os.environ),
     )
     assert done.returncode == 0, done.stdout + done.stderr
     rows = {row["job"]: row for row in json.loads(table.read_text())["rows"]}
+    sql = {"sql-python-udf", "sql-pandas-udf", "sql-builtin", "sql-exchange-floor"}
     timed = {"narrow", "identity", "jvm-only", "exchange-floor", "wordcount", "tiny-tasks",
-             "cold-start", "cold-start-empty-cache"}
+             "cold-start", "cold-start-empty-cache"} | sql
     assert set(rows) == timed | {"worker-rss-mb"}
     for name in timed:
         row = rows[name]
         # One side only: jvm-only starts no worker, exchange-floor is the sparkwasm worker's.
-        assert (row["python_s"] is None) == (name == "exchange-floor"), row
+        floors = ("exchange-floor", "sql-exchange-floor")
+        assert (row["python_s"] is None) == (name in floors), row
         assert (row["sparkwasm_s"] is None) == (name == "jvm-only"), row
         assert all(row[side] is None or row[side] > 0 for side in ("python_s", "sparkwasm_s"))
-        assert (row["ratio"] is None) == (name in ("jvm-only", "exchange-floor")), row
+        assert (row["ratio"] is None) == (name in ("jvm-only", *floors)), row
     memory = rows["worker-rss-mb"]
     # Both sides' workers were found and measured (a worker is more than a megabyte).
     assert memory["python_mb"] > 1 and memory["sparkwasm_mb"] > 1, memory

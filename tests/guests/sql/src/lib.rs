@@ -78,6 +78,24 @@ fn boom(x: i64) -> i64 {
     x
 }
 
+/// `x`, except that 7 spins for ever: the call deadline must stop it.
+#[sparkwasm::udf]
+fn spin(x: i64) -> i64 {
+    let mut y = x;
+    while y == 7 {
+        y = std::hint::black_box(y);
+    }
+    y
+}
+
+/// `x`, after allocating and touching `x` MiB: the memory cap must stop a large one.
+#[sparkwasm::udf]
+fn hog(x: i64) -> i64 {
+    let bytes = usize::try_from(x.max(0)).unwrap_or(0) << 20;
+    let block = std::hint::black_box(vec![1u8; bytes]);
+    x + i64::from(block.last().copied().unwrap_or(0)) - i64::from(!block.is_empty())
+}
+
 /// `x`, nulls passed through by the function itself.
 #[sparkwasm::udf]
 fn opt_id_long(x: Option<i64>) -> Option<i64> {
