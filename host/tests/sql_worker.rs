@@ -5,11 +5,9 @@
 //! module digest and the partition, and the daemon serves the next task.
 
 use std::collections::BTreeMap;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, BufWriter, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command as Process, Stdio};
 use std::sync::Arc;
-use std::time::Duration;
 
 use arrow_array::{Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow_ipc::reader::StreamReader;
@@ -18,13 +16,14 @@ use arrow_schema::{Field, Schema};
 use sparkwasm_abi::columnar::{write_batch, NodeHeader, NodeParts, Op, TypeTag};
 use sparkwasm_protocol::eval_type::{SQL_GROUPED_AGG_ARROW_UDF, SQL_SCALAR_ARROW_UDF};
 use sparkwasm_protocol::{
-    jvm, read_i32, read_i64, read_str, special, write_i32, write_str, ArgOffset, BroadcastUpdate,
-    Command, SparkVersion, TaskContext, TaskHeader, UdfInfo,
+    jvm, read_i32, read_i64, read_str, special, write_i32, ArgOffset, BroadcastUpdate, Command,
+    SparkVersion, TaskContext, TaskHeader, UdfInfo,
 };
 use sparkwasm_tests::{module_bytes, SQL_GUEST};
 
-const WORKER: &str = env!("CARGO_BIN_EXE_sparkwasm-worker");
-const SECRET: &str = "9f1c0ffee0ddba11deadbeef0123456789abcdef0123456789abcdef01234567";
+mod common;
+
+use common::Daemon;
 
 /// The SQL command (format 3) of `function` in `module`.
 fn sql_command(module: &[u8], function: &str, kind: &str, args: &[&str], returns: &str) -> Vec<u8> {
@@ -180,54 +179,11 @@ impl Jvm {
     }
 }
 
-struct Daemon {
-    child: Child,
-    port: u16,
-}
-
-impl Daemon {
-    fn start() -> Daemon {
-        let mut child = Process::new(WORKER)
-            .args(["-m", "pyspark.daemon", "pyspark.worker"])
-            .env_clear()
-            .env("SPARKWASM_SPARK_VERSION", "4.3.0")
-            .env("PYTHON_WORKER_FACTORY_SECRET", SECRET)
-            .env("SPARK_REUSE_WORKER", "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("worker starts");
-        let mut port = [0u8; 4];
-        child
-            .stdout
-            .as_mut()
-            .unwrap()
-            .read_exact(&mut port)
-            .unwrap();
-        let port = u16::try_from(i32::from_be_bytes(port)).unwrap();
-        Daemon { child, port }
-    }
-
-    fn connect(&self) -> Jvm {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(60)))
-            .unwrap();
-        assert!(read_i32(&mut stream).unwrap() > 0);
-        write_str(&mut stream, SECRET).unwrap();
-        assert_eq!(read_str(&mut stream, 16, "auth reply").unwrap(), "ok");
-        Jvm {
-            reader: BufReader::new(stream.try_clone().unwrap()),
-            writer: BufWriter::new(stream),
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+fn connect(daemon: &Daemon) -> Jvm {
+    let (stream, _) = daemon.connect_stream();
+    Jvm {
+        reader: BufReader::new(stream.try_clone().unwrap()),
+        writer: BufWriter::new(stream),
     }
 }
 
@@ -273,7 +229,7 @@ fn scalar_task(module: &[u8], partition: i32) -> (TaskHeader, Vec<u8>) {
 fn a_scalar_node_answers_every_udf_row_for_row_and_the_daemon_serves_on() {
     let module = module_bytes(SQL_GUEST);
     let daemon = Daemon::start();
-    let mut jvm = daemon.connect();
+    let mut jvm = connect(&daemon);
     for partition in 0..2 {
         let (header, data) = scalar_task(&module, partition);
         jvm.send(&header, &data);
@@ -336,7 +292,7 @@ fn a_grouped_aggregate_answers_one_row_per_group_with_rows() {
     }
     write_i32(&mut data, 0).unwrap();
     let daemon = Daemon::start();
-    let mut jvm = daemon.connect();
+    let mut jvm = connect(&daemon);
     jvm.send(&header, &data);
     let answer = jvm.answer();
     // The JVM reads only the first row of each batch of an aggregate's answer.
@@ -486,7 +442,7 @@ fn hostile_results_fail_the_task_with_the_udf_digest_and_partition_and_the_daemo
             vec![Some(1), Some(2), Some(3)]
         };
         let data = arrow_stream(&[vec![longs(&rows)]]);
-        let mut jvm = daemon.connect();
+        let mut jvm = connect(&daemon);
         jvm.send(&header, &data);
         let answer = jvm.answer();
         let message = answer.exception();
@@ -496,7 +452,7 @@ fn hostile_results_fail_the_task_with_the_udf_digest_and_partition_and_the_daemo
         assert!(message.contains("partition 5"), "{name}: {message}");
     }
     // The daemon still serves a good task on a new connection.
-    let mut jvm = daemon.connect();
+    let mut jvm = connect(&daemon);
     let (header, data) = scalar_task(&good, 0);
     jvm.send(&header, &data);
     assert_eq!(concat_longs(&jvm.answer().column(0)).len(), 4);
@@ -529,7 +485,7 @@ fn a_python_udf_in_a_sparkwasm_node_and_mismatched_types_are_named() {
         ),
     ];
     for (command, expected) in cases {
-        let mut jvm = daemon.connect();
+        let mut jvm = connect(&daemon);
         jvm.send(
             &header(0, SQL_SCALAR_ARROW_UDF, vec![udf(&[0], vec![command])]),
             &data,
@@ -573,7 +529,7 @@ fn the_sandbox_policy_and_digest_pinning_hold_for_sql_functions() {
         (hog, "spark.sparkwasm.memoryMb"),
         (tampered, "but its bytes hash to"),
     ] {
-        let mut jvm = daemon.connect();
+        let mut jvm = connect(&daemon);
         jvm.send(&udf_of(command), &data);
         let answer = jvm.answer();
         let message = answer.exception();

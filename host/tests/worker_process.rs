@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_pickle::{DeOptions, SerOptions};
@@ -17,8 +17,9 @@ use sparkwasm_protocol::{
 };
 use sparkwasm_tests::{module_bytes, TYPED_GUEST};
 
-const WORKER: &str = env!("CARGO_BIN_EXE_sparkwasm-worker");
-const SECRET: &str = "9f1c0ffee0ddba11deadbeef0123456789abcdef0123456789abcdef01234567";
+mod common;
+
+use common::{Daemon, SECRET, WORKER};
 
 /// A v2 command running `steps` (kind, function) over pickled batches, with pickle output.
 fn command(module: &[u8], steps: &[(&str, &str)], kinds: &[(&str, &str)]) -> Vec<u8> {
@@ -180,68 +181,10 @@ impl Jvm {
     }
 }
 
-struct Daemon {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    port: u16,
-}
-
-impl Daemon {
-    fn start() -> Daemon {
-        let mut child = Command::new(WORKER)
-            .args(["-m", "pyspark.daemon", "pyspark.worker"])
-            .env_clear()
-            .env("SPARKWASM_SPARK_VERSION", "4.3.0")
-            .env("PYTHON_WORKER_FACTORY_SECRET", SECRET)
-            .env("SPARK_REUSE_WORKER", "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("worker starts");
-        let mut port = [0u8; 4];
-        child
-            .stdout
-            .as_mut()
-            .unwrap()
-            .read_exact(&mut port)
-            .expect("the daemon announces its port");
-        let port = u16::try_from(i32::from_be_bytes(port)).expect("a valid port");
-        let stdin = child.stdin.take();
-        Daemon { child, stdin, port }
-    }
-
-    /// Connects like PythonWorkerFactory: read the pid, authenticate, expect "ok".
-    fn connect(&self) -> (Jvm, i32) {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        let pid = read_i32(&mut stream).unwrap();
-        assert!(pid > 0);
-        assert!(
-            std::path::Path::new(&format!("/proc/{pid}")).exists(),
-            "the pid is a live process"
-        );
-        write_str(&mut stream, SECRET).unwrap();
-        assert_eq!(read_str(&mut stream, 16, "auth reply").unwrap(), "ok");
-        (Jvm::new(stream), pid)
-    }
-
-    fn wait_exit(&mut self, within: Duration) -> bool {
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            if self.child.try_wait().unwrap().is_some() {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        false
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Connects like PythonWorkerFactory (see `common::Daemon::connect_stream`).
+fn connect(daemon: &Daemon) -> (Jvm, i32) {
+    let (stream, pid) = daemon.connect_stream();
+    (Jvm::new(stream), pid)
 }
 
 fn triple_then_filter(module: &[u8]) -> Vec<u8> {
@@ -271,7 +214,7 @@ fn expected(batches: &[Vec<i64>]) -> Vec<i64> {
 fn daemon_serves_several_tasks_on_one_connection() {
     let module = module_bytes(TYPED_GUEST);
     let daemon = Daemon::start();
-    let (mut jvm, pid) = daemon.connect();
+    let (mut jvm, pid) = connect(&daemon);
     for partition in 0..3 {
         let batches = vec![
             (0..100).map(|x| x * i64::from(partition + 1)).collect(),
@@ -285,7 +228,7 @@ fn daemon_serves_several_tasks_on_one_connection() {
         );
     }
     // A second connection gets its own process.
-    let (mut other, other_pid) = daemon.connect();
+    let (mut other, other_pid) = connect(&daemon);
     assert_ne!(pid, other_pid);
     other.send_task(0, triple_then_filter(&module), &[vec![1, 5]]);
     assert_eq!(other.read_answer(), Answer::Values(vec![4, 16]));
@@ -295,7 +238,7 @@ fn daemon_serves_several_tasks_on_one_connection() {
 fn a_failing_task_is_reported_and_the_daemon_keeps_serving() {
     let module = module_bytes(TYPED_GUEST);
     let daemon = Daemon::start();
-    let (mut jvm, _) = daemon.connect();
+    let (mut jvm, _) = connect(&daemon);
     jvm.send_task(
         5,
         command(&module, &[("map", "explode")], &[("explode", "map")]),
@@ -311,7 +254,7 @@ fn a_failing_task_is_reported_and_the_daemon_keeps_serving() {
             "{needle:?} missing from: {message}"
         );
     }
-    let (mut next, _) = daemon.connect();
+    let (mut next, _) = connect(&daemon);
     next.send_task(0, triple_then_filter(&module), &[vec![1]]);
     assert_eq!(next.read_answer(), Answer::Values(vec![4]));
 }
@@ -324,7 +267,7 @@ fn tampered_module_bytes_are_refused() {
     let last = cmd.len() - 1;
     cmd[last] ^= 0xff;
     let daemon = Daemon::start();
-    let (mut jvm, _) = daemon.connect();
+    let (mut jvm, _) = connect(&daemon);
     jvm.send_task(0, cmd, &[vec![1]]);
     let Answer::Exception(message) = jvm.read_answer() else {
         panic!("expected an exception")
@@ -336,7 +279,7 @@ fn tampered_module_bytes_are_refused() {
 fn a_malformed_data_section_fails_the_task_without_hanging() {
     let module = module_bytes(TYPED_GUEST);
     let daemon = Daemon::start();
-    let (mut jvm, _) = daemon.connect();
+    let (mut jvm, _) = connect(&daemon);
     jvm::write_task_header(
         &mut jvm.writer,
         SparkVersion::V4_3,
@@ -355,7 +298,7 @@ fn a_malformed_data_section_fails_the_task_without_hanging() {
 fn the_kill_channel_kills_the_named_worker_only() {
     let module = module_bytes(TYPED_GUEST);
     let mut daemon = Daemon::start();
-    let (_victim, pid) = daemon.connect();
+    let (_victim, pid) = connect(&daemon);
     let stdin = daemon.stdin.as_mut().unwrap();
     stdin.write_all(&pid.to_be_bytes()).unwrap();
     stdin.flush().unwrap();
@@ -365,7 +308,7 @@ fn the_kill_channel_kills_the_named_worker_only() {
         assert!(Instant::now() < deadline, "worker {pid} still alive");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let (mut jvm, _) = daemon.connect();
+    let (mut jvm, _) = connect(&daemon);
     jvm.send_task(0, triple_then_filter(&module), &[vec![5]]);
     assert_eq!(jvm.read_answer(), Answer::Values(vec![16]));
     assert!(
@@ -454,7 +397,7 @@ fn path_mode_broadcasts_are_read_lazily_and_kept_across_tasks_on_a_connection() 
     .unwrap();
 
     let daemon = Daemon::start();
-    let (mut jvm, _) = daemon.connect();
+    let (mut jvm, _) = connect(&daemon);
     // Task 1 adds broadcast 3.
     let added = BroadcastUpdate {
         decryption_server: None,
@@ -507,7 +450,7 @@ fn decryption_server_broadcasts_are_fetched_during_the_header() {
         ack[0]
     });
     let daemon = Daemon::start();
-    let (mut jvm, _) = daemon.connect();
+    let (mut jvm, _) = connect(&daemon);
     let update = BroadcastUpdate {
         decryption_server: Some(ServerAddress::Tcp {
             port,
@@ -528,7 +471,7 @@ fn decryption_server_broadcasts_are_fetched_during_the_header() {
 fn accumulator_updates_reach_the_trailer_once_per_task() {
     let module = module_bytes(TYPED_GUEST);
     let daemon = Daemon::start();
-    let (mut jvm, _) = daemon.connect();
+    let (mut jvm, _) = connect(&daemon);
     let count = command_with(
         &module,
         &[("foreach", "count_into_acc")],
@@ -599,7 +542,7 @@ fn accumulator_updates_that_could_harm_the_driver_fail_the_task() {
             &[("f", "foreach")],
             serde_json::json!({"accumulators": {"acc": 1}}),
         );
-        let (mut jvm, _) = daemon.connect();
+        let (mut jvm, _) = connect(&daemon);
         jvm.send_task(0, command, &[vec![1]]);
         jvm.read_answer_with_updates()
     };
