@@ -735,6 +735,32 @@ def test_sql_registration(spark: SparkSession, numbers: DataFrame, sqlm: WasmMod
     assert got == want
 
 
+def test_sql_text_widens_narrower_numbers_and_names_other_mismatches(
+    spark: SparkSession, sqlm: WasmModule
+) -> None:
+    """SQL text gets no casts (Spark adds none for Python UDFs): the worker widens a narrower
+    number type without loss, as Spark's implicit casts do, and names anything else."""
+    spark.createDataFrame(
+        [(1, 2, 3.5, "x"), (None, -7, None, "yy"), (127, 40_000, -0.25, None)],
+        "b tinyint, i int, f float, s string",
+    ).createOrReplaceTempView("narrow_numbers")
+    sparkwasm.register(spark, "wasm_affine", sqlm.affine)
+    sparkwasm.register(spark, "wasm_half_double", sqlm.half_double)
+    sparkwasm.register(spark, "wasm_str_len", sqlm.str_len)
+    got = spark.sql(
+        "SELECT wasm_affine(b), wasm_affine(i), wasm_half_double(f), wasm_half_double(i) "
+        "FROM narrow_numbers ORDER BY i"
+    ).collect()
+    want = [
+        (2 * b + 1 if b is not None else None, 2 * i + 1, f / 2 if f is not None else None, i / 2)
+        for b, i, f in sorted([(1, 2, 3.5), (None, -7, None), (127, 40_000, -0.25)], key=lambda r: r[1])
+    ]
+    assert [tuple(row) for row in got] == want
+    with pytest.raises(Exception) as excinfo:
+        spark.sql("SELECT wasm_str_len(i) FROM narrow_numbers").collect()
+    assert "argument 1 of `str_len` is an Arrow Int32 column, the function takes Spark string" in error_text(excinfo)
+
+
 # --- end to end: failures --------------------------------------------------------------------
 
 

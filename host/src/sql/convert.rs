@@ -80,6 +80,53 @@ pub(crate) fn accepts(ty: &SqlType, data_type: &DataType) -> bool {
     }
 }
 
+/// Whether a column of Arrow type `data_type` is a narrower number type that converts to
+/// `ty` without loss (`tinyint` → `smallint` … `double`, `int` → `bigint` or `double`,
+/// `float` → `double`), as Spark's implicit casts for built-in functions do.
+pub(crate) fn widens_to(data_type: &DataType, ty: &SqlType) -> bool {
+    use SqlType as S;
+    matches!(
+        (data_type, ty),
+        (
+            DataType::Int8,
+            S::Short | S::Int | S::Long | S::Float | S::Double
+        ) | (DataType::Int16, S::Int | S::Long | S::Float | S::Double)
+            | (DataType::Int32, S::Long | S::Double)
+            | (DataType::Float32, S::Double)
+    )
+}
+
+/// `array` converted to `ty` when [`widens_to`] says it must be; `None` when it already has
+/// the type (or cannot be widened, which the schema check has refused before).
+pub(crate) fn widen(array: &ArrayRef, ty: &SqlType) -> Option<ArrayRef> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type};
+    macro_rules! convert {
+        ($from:ty => $to:ty, $native:ty) => {
+            Some(Arc::new(
+                array
+                    .as_primitive::<$from>()
+                    .unary::<_, $to>(<$native>::from),
+            ) as ArrayRef)
+        };
+    }
+    match (array.data_type(), ty) {
+        (DataType::Int8, SqlType::Short) => convert!(Int8Type => Int16Type, i16),
+        (DataType::Int8, SqlType::Int) => convert!(Int8Type => Int32Type, i32),
+        (DataType::Int8, SqlType::Long) => convert!(Int8Type => Int64Type, i64),
+        (DataType::Int8, SqlType::Float) => convert!(Int8Type => Float32Type, f32),
+        (DataType::Int8, SqlType::Double) => convert!(Int8Type => Float64Type, f64),
+        (DataType::Int16, SqlType::Int) => convert!(Int16Type => Int32Type, i32),
+        (DataType::Int16, SqlType::Long) => convert!(Int16Type => Int64Type, i64),
+        (DataType::Int16, SqlType::Float) => convert!(Int16Type => Float32Type, f32),
+        (DataType::Int16, SqlType::Double) => convert!(Int16Type => Float64Type, f64),
+        (DataType::Int32, SqlType::Long) => convert!(Int32Type => Int64Type, i64),
+        (DataType::Int32, SqlType::Double) => convert!(Int32Type => Float64Type, f64),
+        (DataType::Float32, SqlType::Double) => convert!(Float32Type => Float64Type, f64),
+        _ => None,
+    }
+}
+
 /// Bytes of a node: borrowed from an Arrow buffer, or converted.
 enum Bytes<'a> {
     Borrowed(&'a [u8]),
@@ -539,6 +586,39 @@ mod tests {
         assert_eq!(
             back[0].data_type(),
             &arrow_type(&SqlType::parse("array<int>").unwrap(), false)
+        );
+    }
+
+    #[test]
+    fn narrower_numbers_are_widened_without_loss_and_keep_their_nulls() {
+        let ints: ArrayRef = Arc::new(arrow_array::Int32Array::from(vec![
+            Some(-3),
+            None,
+            Some(i32::MAX),
+        ]));
+        assert!(widens_to(ints.data_type(), &SqlType::Long));
+        assert!(
+            !widens_to(ints.data_type(), &SqlType::Float),
+            "an int does not fit a float"
+        );
+        let longs = widen(&ints, &SqlType::Long).unwrap();
+        assert_eq!(
+            longs
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap()
+                .iter()
+                .collect::<Vec<_>>(),
+            vec![Some(-3), None, Some(i64::from(i32::MAX))]
+        );
+        let bytes: ArrayRef = Arc::new(Int8Array::from(vec![Some(-1), None]));
+        let doubles = widen(&bytes, &SqlType::Double).unwrap();
+        assert_eq!(doubles.data_type(), &DataType::Float64);
+        assert_eq!(doubles.null_count(), 1);
+        assert!(widen(&longs, &SqlType::Long).is_none(), "already the type");
+        assert!(
+            !widens_to(&DataType::Int64, &SqlType::Int),
+            "narrowing is never implicit"
         );
     }
 

@@ -24,7 +24,7 @@ use sparkwasm_abi::columnar::{read_batch, Op, SqlType};
 use sparkwasm_protocol::{read_group_marker, write_start_arrow_stream, GroupMarker};
 use sparkwasm_runtime::InputBatch;
 
-use super::convert::{accepts, arrow_type, decode_column, encode_batch};
+use super::convert::{accepts, arrow_type, decode_column, encode_batch, widen, widens_to};
 
 /// The IPC continuation marker that precedes each message's length.
 const CONTINUATION: u32 = 0xFFFF_FFFF;
@@ -169,10 +169,20 @@ impl SqlSection {
                         }
                         self.group_batches += 1;
                         self.rows_in += batch.num_rows() as u64;
+                        // Columns of a narrower number type than the function takes (a UDF
+                        // called from SQL text gets no casts) are widened first.
+                        let widened: Vec<Option<ArrayRef>> = self
+                            .arguments
+                            .iter()
+                            .map(|argument| widen(batch.column(argument.index), &argument.ty))
+                            .collect();
                         let columns: Vec<&ArrayRef> = self
                             .arguments
                             .iter()
-                            .map(|argument| batch.column(argument.index))
+                            .zip(&widened)
+                            .map(|(argument, widened)| {
+                                widened.as_ref().unwrap_or(batch.column(argument.index))
+                            })
                             .collect();
                         let op = if self.grouped {
                             Op::GroupRows
@@ -258,7 +268,9 @@ impl SqlSection {
                     schema.fields().len()
                 )));
             };
-            if !accepts(&argument.ty, field.data_type()) {
+            if !accepts(&argument.ty, field.data_type())
+                && !widens_to(field.data_type(), &argument.ty)
+            {
                 return Err(io::Error::other(format!(
                     "{} is an Arrow {} column, the function takes Spark {} (cast the argument)",
                     argument.label,
